@@ -1,0 +1,3 @@
+"""dermset: build clinically verified dermoscopy datasets."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,1 @@
+"""The command-line face: parses input, calls the core, renders with Rich. No business rules."""

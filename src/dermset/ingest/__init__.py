@@ -1,0 +1,1 @@
+"""Records and images in: metadata tables, decoding, scrubbing, SOP checks, duplicates."""

@@ -1,0 +1,516 @@
+"""Mappings from other datasets' metadata tables onto the information model.
+
+A mapping says which source column feeds which field, how source values translate into the
+model's vocabularies, and which columns are known but unused. Built-in mappings cover the ISIC
+Archive's CSV, HAM10000, PAD-UFES-20 and Derm7pt; users write their own in TOML with the same
+keys (see ``docs/mappings.md``). Translating a row is pure: it yields an ``ImageRecord`` or the
+problems that stop it, each naming row and column.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from collections.abc import Mapping as MappingABC
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from dermset.model.ages import age_approx
+from dermset.model.problems import Problem
+from dermset.model.record import ImageRecord, validation_problems
+from dermset.model.taxonomy import Taxonomy
+from dermset.model.vocabularies import CONFIRM_TYPE_TO_STAGE, DiagnosisConfirmType
+
+#: Targets a column can feed besides the 16 fields.
+EXTRA_TARGETS = ("source_id", "age", "filename")
+MISSING = ""  # a translation to "" means "no value"
+MAX_FIELD_CHARS = 1000
+
+
+class MappingSpec(BaseModel):
+    """A column mapping, as written in a mapping TOML file."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    description: str = ""
+    #: target -> source column names, first present wins ("age" takes an exact age)
+    columns: dict[str, list[str]]
+    #: targets whose several present columns are combined (only "max" for now)
+    combine: dict[str, str] = Field(default_factory=dict)
+    #: target -> {source value -> model value}; "" maps to missing
+    values: dict[str, dict[str, str]] = Field(default_factory=dict)
+    #: source columns that are known and deliberately not imported
+    ignore: list[str] = Field(default_factory=list)
+    #: targets that must have a column in the file
+    required: list[str] = Field(default_factory=lambda: ["source_id"])
+    #: the confirmation a label gets when the file states none
+    default_confirm_type: str | None = None
+    #: lesion ids are unique across the whole table (not only within a patient)
+    lesion_ids_global: bool = True
+
+
+@dataclass
+class RowResult:
+    """One translated source row."""
+
+    row: int
+    source_id: str | None
+    patient_local: str | None
+    lesion_local: str | None
+    record: ImageRecord | None
+    diagnosis_isic: str | None = None
+    filename: str | None = None
+    problems: list[Problem] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.record is not None and not any(p.severity == "error" for p in self.problems)
+
+
+class ColumnPlan:
+    """The mapping resolved against one file's header: which column feeds which target."""
+
+    def __init__(self, spec: MappingSpec, header: list[str], file: str | None = None):
+        self.spec = spec
+        self.file = file
+        present = set(header)
+        self.sources: dict[str, list[str]] = {}
+        for target, candidates in spec.columns.items():
+            found = [c for c in candidates if c in present]
+            if found:
+                self.sources[target] = found if target in spec.combine else found[:1]
+        used = {c for cols in self.sources.values() for c in cols}
+        known = {c for cols in spec.columns.values() for c in cols} | set(spec.ignore)
+        self.unknown_columns = [c for c in header if c not in known and c not in used]
+        self.missing_required = [t for t in spec.required if t not in self.sources]
+
+    def file_problems(self) -> list[Problem]:
+        problems = [
+            Problem(
+                f"required column for {target!r} is missing; expected one of "
+                f"{', '.join(self.spec.columns.get(target, [target]))}",
+                rule="missing_column",
+                file=self.file,
+                field=target,
+            )
+            for target in self.missing_required
+        ]
+        problems += [
+            Problem(
+                f"column {c!r} is not part of mapping {self.spec.name!r} and is ignored",
+                rule="unknown_column",
+                file=self.file,
+                column=c,
+                severity="warning",
+            )
+            for c in self.unknown_columns
+        ]
+        return problems
+
+
+def _clean(value: Any) -> str:
+    if value is None:
+        return MISSING
+    if isinstance(value, float) and math.isnan(value):
+        return MISSING
+    return str(value).strip()
+
+
+def _translate(spec: MappingSpec, target: str, raw: str) -> str:
+    table = spec.values.get(target)
+    if not table:
+        return raw
+    if raw in table:
+        return table[raw]
+    folded = raw.casefold()
+    for key, val in table.items():
+        if key.casefold() == folded:
+            return val
+    return raw
+
+
+def _number(text: str) -> float:
+    value = float(text)
+    if math.isnan(value) or math.isinf(value):
+        raise ValueError(text)
+    return value
+
+
+class RowTranslator:
+    """Turns raw rows (dicts of strings) into validated records under one plan and taxonomy."""
+
+    def __init__(self, plan: ColumnPlan, taxonomy: Taxonomy):
+        self.plan = plan
+        self.spec = plan.spec
+        self.taxonomy = taxonomy
+        self._context = {"taxonomy": taxonomy}
+
+    def translate(self, row_number: int, raw: MappingABC[str, Any]) -> RowResult:
+        problems: list[Problem] = []
+        values: dict[str, Any] = {}
+        column_of: dict[str, str] = {}
+        file = self.plan.file
+
+        def problem(msg: str, rule: str, target: str, column: str | None, value: Any) -> None:
+            problems.append(
+                Problem(
+                    msg,
+                    rule=rule,
+                    file=file,
+                    row=row_number,
+                    column=column,
+                    field=target,
+                    value=value,
+                )
+            )
+
+        for target, columns in self.plan.sources.items():
+            texts = []
+            for col in columns:
+                text = _clean(raw.get(col))
+                if len(text) > MAX_FIELD_CHARS:
+                    problem(
+                        f"value is {len(text)} characters long (limit {MAX_FIELD_CHARS})",
+                        "field_too_long",
+                        target,
+                        col,
+                        text,
+                    )
+                    text = MISSING
+                text = _translate(self.spec, target, text) if text else text
+                if text:
+                    texts.append((col, text))
+            if not texts:
+                continue
+            column_of[target] = texts[0][0]
+            if target in self.spec.combine:
+                try:
+                    values[target] = max(_number(t) for _, t in texts)
+                except ValueError:
+                    col, text = texts[0]
+                    problem("not a number", "number_parsing", target, col, text)
+                continue
+            values[target] = texts[0][1]
+
+        source_id = values.pop("source_id", None)
+        filename = values.pop("filename", None)
+        patient_local = values.pop("patient_id", None)
+        lesion_local = values.pop("lesion_id", None)
+        if source_id is None and "source_id" in self.spec.required:
+            problem(
+                "the image identifier is empty",
+                "missing_value",
+                "source_id",
+                self.plan.sources.get("source_id", [None])[0],
+                None,
+            )
+
+        if "age" in values:
+            text = values.pop("age")
+            try:
+                values["age_approx"] = age_approx(_number(text))
+            except ValueError:
+                problem("age is not a number >= 0", "age", "age_approx", column_of.get("age"), text)
+        elif "age_approx" in values:
+            text = values["age_approx"]
+            try:
+                number = _number(text)
+                values["age_approx"] = age_approx(number) if number > 85 else number
+                if isinstance(values["age_approx"], float) and values["age_approx"].is_integer():
+                    values["age_approx"] = int(values["age_approx"])
+            except ValueError:
+                pass  # left for the model's own type error, which names the field
+        for numeric in ("clin_size_long_diam_mm", "acquisition_day"):
+            if numeric in values and isinstance(values[numeric], str):
+                try:
+                    number = _number(values[numeric])
+                    values[numeric] = int(number) if numeric == "acquisition_day" else number
+                except ValueError:
+                    pass
+
+        diagnosis_isic = None
+        dx = values.get("diagnosis")
+        if isinstance(dx, str) and ":" in dx:
+            diagnosis_isic = dx
+        if "diagnosis_confirm_type" not in values and self.spec.default_confirm_type and dx:
+            values["diagnosis_confirm_type"] = self.spec.default_confirm_type
+        confirm = values.get("diagnosis_confirm_type")
+        if confirm is not None:
+            # an unknown confirm type is reported by the model, with its column
+            with contextlib.suppress(ValueError):
+                values["verification_stage"] = CONFIRM_TYPE_TO_STAGE[
+                    DiagnosisConfirmType(confirm)
+                ].value
+
+        record = None
+        try:
+            record = ImageRecord.model_validate(values, context=self._context)
+        except ValidationError as exc:
+            for p in validation_problems(exc):
+                target = p["field"]
+                col = column_of.get(target) or (
+                    column_of.get("age") if target == "age_approx" else None
+                )
+                problem(
+                    p["message"],
+                    p["rule"] or "invalid",
+                    target,
+                    col,
+                    values.get(target, p["value"]),
+                )
+        return RowResult(
+            row_number,
+            source_id,
+            patient_local,
+            lesion_local,
+            record if not problems else None,
+            diagnosis_isic,
+            filename,
+            problems,
+        )
+
+
+# ---------------------------------------------------------------------------------------------
+# Built-in mappings
+
+_HAM_SITES = {
+    "scalp": "head/neck",
+    "face": "head/neck",
+    "ear": "head/neck",
+    "neck": "head/neck",
+    "back": "posterior torso",
+    "chest": "anterior torso",
+    "abdomen": "anterior torso",
+    "trunk": MISSING,  # HAM10000 does not say which side of the trunk
+    "upper extremity": "upper extremity",
+    "hand": "upper extremity",
+    "lower extremity": "lower extremity",
+    "foot": "lower extremity",
+    "acral": "palms/soles",
+    "genital": "oral/genital",
+    "unknown": MISSING,
+}
+
+_PAD_SITES = {
+    "FACE": "head/neck",
+    "NOSE": "head/neck",
+    "EAR": "head/neck",
+    "NECK": "head/neck",
+    "SCALP": "head/neck",
+    "LIP": "head/neck",
+    "CHEST": "anterior torso",
+    "ABDOMEN": "anterior torso",
+    "BACK": "posterior torso",
+    "ARM": "upper extremity",
+    "FOREARM": "upper extremity",
+    "HAND": "upper extremity",
+    "THIGH": "lower extremity",
+    "FOOT": "lower extremity",
+}
+
+_DERM7PT_SITES = {
+    "abdomen": "anterior torso",
+    "chest": "anterior torso",
+    "back": "posterior torso",
+    "buttocks": "posterior torso",
+    "acral": "palms/soles",
+    "genital areas": "oral/genital",
+    "head neck": "head/neck",
+    "lower limbs": "lower extremity",
+    "upper limbs": "upper extremity",
+}
+
+_DERM7PT_DIAGNOSES = {
+    "lentigo": "BKL",
+    "melanosis": "OTHER",
+    "miscellaneous": "OTHER",
+}
+
+BUILTIN: dict[str, MappingSpec] = {
+    "isic": MappingSpec(
+        name="isic",
+        description="The ISIC Archive's metadata CSV (isic_id, patient_id, lesion_id, ...)",
+        columns={
+            "source_id": ["isic_id", "image_name", "image"],
+            "filename": ["filename"],
+            "patient_id": ["patient_id"],
+            "lesion_id": ["lesion_id"],
+            "age_approx": ["age_approx"],
+            "age": ["age"],
+            "sex": ["sex", "gender"],
+            "fitzpatrick_skin_type": ["fitzpatrick_skin_type"],
+            "anatom_site_general": ["anatom_site_general", "anatom_site_general_challenge"],
+            "clin_size_long_diam_mm": ["clin_size_long_diam_mm"],
+            "image_type": ["image_type"],
+            "dermoscopic_type": ["dermoscopic_type"],
+            "acquisition_day": ["acquisition_day"],
+            "diagnosis": ["diagnosis"],
+            "benign_malignant": ["benign_malignant"],
+            "diagnosis_confirm_type": ["diagnosis_confirm_type"],
+        },
+        values={
+            "diagnosis": {"unknown": MISSING},
+            "benign_malignant": {
+                "unknown": MISSING,
+                "indeterminate/benign": MISSING,
+                "indeterminate/malignant": MISSING,
+            },
+            "sex": {"unknown": MISSING},
+            "anatom_site_general": {"torso": MISSING, "unknown": MISSING},
+        },
+        ignore=[
+            "attribution",
+            "copyright_license",
+            "melanocytic",
+            "personal_hx_mm",
+            "family_hx_mm",
+            "concomitant_biopsy",
+            "mel_thick_mm",
+            "mel_ulcer",
+            "mel_mitotic_index",
+            "mel_class",
+            "mel_type",
+            "nevus_type",
+            "anatom_site_special",
+            "tbp_tile_type",
+            "rcm_case_id",
+            "image_manipulation",
+            "diagnosis_1",
+            "diagnosis_2",
+            "diagnosis_3",
+            "diagnosis_4",
+            "diagnosis_5",
+            "target",
+            "pixels_x",
+            "pixels_y",
+            "archive_object_id",
+            "in_images_folder",
+            "color_tint",
+            "hairy",
+            "blurry",
+            "marker_pen",
+        ],
+    ),
+    "ham10000": MappingSpec(
+        name="ham10000",
+        description="HAM10000_metadata.csv (Tschandl et al. 2018)",
+        columns={
+            "source_id": ["image_id"],
+            "lesion_id": ["lesion_id"],
+            "diagnosis": ["dx"],
+            "diagnosis_confirm_type": ["dx_type"],
+            "age": ["age"],
+            "sex": ["sex"],
+            "anatom_site_general": ["localization"],
+            "filename": ["filename"],
+        },
+        values={
+            "diagnosis_confirm_type": {
+                "histo": "histopathology",
+                "follow_up": "serial imaging showing no change",
+                "consensus": "single image expert consensus",
+                "confocal": "confocal microscopy with consensus dermoscopy",
+            },
+            "sex": {"unknown": MISSING},
+            "anatom_site_general": _HAM_SITES,
+        },
+        required=["source_id", "lesion_id", "diagnosis"],
+    ),
+    "pad-ufes-20": MappingSpec(
+        name="pad-ufes-20",
+        description="PAD-UFES-20 metadata.csv (Pacheco et al. 2020); smartphone clinical images",
+        columns={
+            "source_id": ["img_id"],
+            "filename": ["filename"],
+            "patient_id": ["patient_id"],
+            "lesion_id": ["lesion_id"],
+            "age": ["age"],
+            "sex": ["gender"],
+            "fitzpatrick_skin_type": ["fitspatrick"],
+            "anatom_site_general": ["region"],
+            "clin_size_long_diam_mm": ["diameter_1", "diameter_2"],
+            "diagnosis": ["diagnostic"],
+            "diagnosis_confirm_type": ["biopsed"],
+        },
+        combine={"clin_size_long_diam_mm": "max"},
+        values={
+            "sex": {"MALE": "male", "FEMALE": "female"},
+            "fitzpatrick_skin_type": {
+                "1.0": "I",
+                "2.0": "II",
+                "3.0": "III",
+                "4.0": "IV",
+                "5.0": "V",
+                "6.0": "VI",
+                "1": "I",
+                "2": "II",
+                "3": "III",
+                "4": "IV",
+                "5": "V",
+                "6": "VI",
+            },
+            "anatom_site_general": _PAD_SITES,
+            # PAD-UFES-20: every cancer is biopsy-proven; the others are a clinical
+            # diagnosis agreed by a group of dermatologists.
+            "diagnosis_confirm_type": {
+                "True": "histopathology",
+                "False": "single image expert consensus",
+            },
+        },
+        ignore=[
+            "smoke",
+            "drink",
+            "background_father",
+            "background_mother",
+            "pesticide",
+            "skin_cancer_history",
+            "cancer_history",
+            "has_piped_water",
+            "has_sewage_system",
+            "itch",
+            "grew",
+            "hurt",
+            "changed",
+            "bleed",
+            "elevation",
+        ],
+        required=["source_id", "patient_id", "lesion_id", "diagnosis"],
+    ),
+    "derm7pt": MappingSpec(
+        name="derm7pt",
+        description="Derm7pt meta.csv (Kawahara et al. 2019): one case per lesion",
+        columns={
+            "source_id": ["case_num", "case_id"],
+            "lesion_id": ["case_num", "case_id"],
+            "filename": ["derm"],
+            "diagnosis": ["diagnosis"],
+            "sex": ["sex"],
+            "anatom_site_general": ["location"],
+        },
+        values={"anatom_site_general": _DERM7PT_SITES, "diagnosis": _DERM7PT_DIAGNOSES},
+        ignore=[
+            "seven_point_score",
+            "pigment_network",
+            "streaks",
+            "pigmentation",
+            "regression_structures",
+            "dots_and_globules",
+            "blue_whitish_veil",
+            "vascular_structures",
+            "level_of_diagnostic_difficulty",
+            "elevation",
+            "clinic",
+            "notes",
+            "management",
+            "Unnamed: 0",
+        ],
+        required=["source_id", "diagnosis"],
+    ),
+}
+
+
+def builtin_names() -> list[str]:
+    return sorted(BUILTIN)

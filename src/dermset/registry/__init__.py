@@ -1,0 +1,1 @@
+"""Persistence: SQLAlchemy tables, Alembic migrations, the image store, the audit log."""
