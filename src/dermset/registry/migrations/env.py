@@ -5,10 +5,10 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import engine_from_config, pool
 
-from dermset.registry.tables import Base
+from dermset.registry.schema import metadata as target_metadata
 
 config = context.config
-target_metadata = Base.metadata
+
 
 
 def _run(connection) -> None:

@@ -1,0 +1,9 @@
+"""Every table module of the registry, imported so that Alembic and tests see the whole schema.
+
+Each concept keeps its tables in its own module; add its import here.
+"""
+
+from dermset.registry import tables  # noqa: F401
+from dermset.registry.tables import Base
+
+metadata = Base.metadata
