@@ -10,7 +10,6 @@ from dermset.registry.schema import metadata as target_metadata
 config = context.config
 
 
-
 def _run(connection) -> None:
     context.configure(
         connection=connection,
