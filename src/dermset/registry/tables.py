@@ -23,6 +23,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -149,6 +150,8 @@ class ReviewAssignment(Base):
     image_id: Mapped[int] = mapped_column(ForeignKey("image.id"), index=True)
     reviewer: Mapped[str] = mapped_column(String(64), index=True)
     assigned_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    #: ``planned`` (made by dermset's assignment) or ``import`` (recorded from an imported review)
+    origin: Mapped[str] = mapped_column(String(16), default="planned", server_default="planned")
 
 
 class Review(Base):
@@ -195,6 +198,10 @@ class Histopathology(Base):
     lab_reference: Mapped[str | None] = mapped_column(String(64))
     entered_by: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    #: the result differs from the closed consensus of an image of the lesion (and overrides it)
+    contradicts_consensus: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=false()
+    )
 
 
 class StructureFinding(Base):
