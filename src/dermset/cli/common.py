@@ -16,8 +16,8 @@ from rich.console import Console
 
 from dermset.registry.project import Project
 
-console = Console(highlight=False)
-err_console = Console(stderr=True, highlight=False)
+console = Console(highlight=False, soft_wrap=True)
+err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 
 ProjectOpt = Annotated[
     Path | None,

@@ -453,6 +453,8 @@ BUILTIN: dict[str, MappingSpec] = {
                 "6": "VI",
             },
             "anatom_site_general": _PAD_SITES,
+            # a diameter of 0 means "not measured" in PAD-UFES-20
+            "clin_size_long_diam_mm": {"0": MISSING, "0.0": MISSING},
             # PAD-UFES-20: every cancer is biopsy-proven; the others are a clinical
             # diagnosis agreed by a group of dermatologists.
             "diagnosis_confirm_type": {

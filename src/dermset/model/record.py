@@ -99,10 +99,8 @@ class ImageRecord(BaseModel):
                     "benign_malignant is {given} but diagnosis {dx} is {expected}",
                     {"given": self.benign_malignant, "dx": self.diagnosis, "expected": expected},
                 )
-        elif self.benign_malignant is not None:
-            raise PydanticCustomError(
-                "benign_malignant", "benign_malignant given without a diagnosis", {}
-            )
+        # benign_malignant without a diagnosis is allowed: archives (ISIC 2020) know many
+        # lesions only as benign, with diagnosis "unknown".
         if self.dermoscopic_type is not None and self.image_type not in (
             None,
             ImageType.dermoscopic.value,

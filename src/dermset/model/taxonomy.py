@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import cache
 
 from dermset.model.vocabularies import BenignMalignant
 
@@ -183,9 +184,25 @@ DEFAULT_CATEGORIES: tuple[Category, ...] = (
         _OTHER,
         BenignMalignant.benign,
         isic_prefixes=("Benign",),
-        aliases=("other benign", "other", "OTHER", "miscellaneous", "Benign - Other"),
+        aliases=("other benign", "other", "OTHER", "miscellaneous", "Benign - Other",
+                 # legacy ISIC Archive terms of benign lesions outside the other eight
+                 "cafe-au-lait macule", "ephelis", "scar", "verruca", "acrochordon",
+                 "angiofibroma or fibrous papule", "neurofibroma", "sebaceous hyperplasia",
+                 "clear cell acanthoma", "mucosal melanosis", "nevus spilus", "epidermal nevus",
+                 "melanosis"),
     ),
 )
+
+
+@cache
+def _isic_terminals() -> dict[str, str]:
+    """ISIC's hierarchical diagnoses by their last term, case-insensitively ("Solar lentigo")."""
+    from isic_metadata.diagnosis_hierarchical import DiagnosisEnum
+
+    out: dict[str, str] = {}
+    for member in sorted(DiagnosisEnum, key=lambda m: m.value.count(":")):
+        out.setdefault(member.value.rsplit(":", 1)[-1].casefold(), member.value)
+    return out
 
 
 class UnknownDiagnosis(ValueError):
@@ -237,6 +254,8 @@ class Taxonomy:
         hit = self._index.get(text) or self._index.get(text.casefold())
         if hit is not None:
             return hit
+        if ":" not in text:
+            text = _isic_terminals().get(text.casefold(), text)
         if ":" in text:
             best: Category | None = None
             best_len = -1
