@@ -5,10 +5,10 @@ from __future__ import annotations
 import csv
 
 import pytest
-from cli_helpers import dermset
-from conftest import TABLES
 from sqlalchemy import func, select
 
+from cli_helpers import dermset
+from conftest import TABLES
 from dermset.ingest.mapping_files import load_mapping
 from dermset.ingest.metadata import validate_table
 from dermset.ingest.metadata_import import import_table
@@ -55,7 +55,8 @@ def test_reimporting_changes_nothing(project):
         assert s.execute(select(func.count()).select_from(AuditEvent)).scalar() == events
 
 
-def test_pad_ufes_20_imports_with_its_patient_and_lesion_counts(project):
+def test_pad_ufes_20_imports_with_its_patient_and_lesion_counts(any_project):
+    project = any_project
     report = import_table(project, PAD, load_mapping("pad-ufes-20"), actor="test")
     assert report.errors == []
     with project.db.read() as s:
