@@ -81,7 +81,7 @@ def test_damaged_backup_is_refused(tmp_path, project):
     _fill(project, tmp_path, n=10)
     backup(project, tmp_path / "bk")
     (tmp_path / "bk" / "dermset.toml").write_text("tampered")
-    with pytest.raises(BackupError, match="dermset.toml was altered"):
+    with pytest.raises(BackupError, match=r"dermset\.toml was altered"):
         restore(tmp_path / "bk", tmp_path / "r")
     r = dermset("restore", tmp_path / "bk", "--project", tmp_path / "r2")
     assert r.code == 2 and "altered" in r.err
