@@ -84,6 +84,13 @@ def _default_sop() -> dict[str, Threshold]:
             description="lesion centre distance from the field centre, as a fraction of the "
             "field radius",
         ),
+        "lesion_edge_contact": Threshold(
+            warn=0.1,
+            fail=0.3,
+            higher_is_better=False,
+            description="share of the lesion's outline on the edge of the field or frame "
+            "(the SOP asks for the whole lesion with a rim of skin)",
+        ),
         "colour_cast": Threshold(
             warn=0.12,
             fail=0.25,

@@ -90,6 +90,10 @@ class Image(Base):
     width: Mapped[int | None] = mapped_column(Integer)
     height: Mapped[int | None] = mapped_column(Integer)
     n_bytes: Mapped[int | None] = mapped_column(BigInteger)
+    # the acquisition SOP (details per check in quality_check)
+    quality_verdict: Mapped[str | None] = mapped_column(String(8))  # pass | warn | fail
+    #: 0-1, higher is better; the duplicate keep policy ranks by it
+    quality_score: Mapped[float | None] = mapped_column(Float)
     # the current label
     diagnosis: Mapped[str | None] = mapped_column(String(16), index=True)
     diagnosis_isic: Mapped[str | None] = mapped_column(String(512))

@@ -1,0 +1,168 @@
+"""The acquisition SOP's quality checks: measured values, then pass / warn / fail verdicts.
+
+Measuring (:func:`measure`) runs in the worker on the images decoded once (decode.py); each
+check uses the scale it needs (docs/sop-calibration.md shows why):
+
+* resolution: the header's size, no pixels needed;
+* focus (``sharpness``): the analysis image (long side ~1,000 px, the JPEG's 1/2-1/4 DCT decode),
+  because fine blur vanishes at 1/8;
+* exposure, clipping, colour cast, field of view and lesion position: the small image (short
+  side 256 px), where they are already stable.
+
+Judging (:func:`judge`) compares the values with the protocol's thresholds in the main process,
+so a changed protocol can re-judge stored values without decoding anything again.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+import cv2
+import numpy as np
+
+from dermset.ingest.decode import Decoded
+from dermset.ingest.fov import find_field, find_lesion
+from dermset.protocol import SOP
+
+Verdict = Literal["pass", "warn", "fail"]
+
+#: Skin chromaticity (r, g, b sums to 1) of the calibration images and the direction in which
+#: skin tones vary (first principal component: pale pink to dark brown). The colour cast is the
+#: distance *across* that line, so darker skin types are not mistaken for a cast (fitted by
+#: benchmarks/calibrate_sop.py on the real images in shared/data).
+SKIN_REF = np.array([0.4662, 0.3029, 0.2309])
+SKIN_AXIS = np.array([0.7608, -0.1336, -0.6272])
+
+#: where each check is measured
+SCALES = {
+    "resolution_mp": "header",
+    "sharpness": "analysis",
+    "underexposure": "small",
+    "overexposure": "small",
+    "clipped_fraction": "small",
+    "lesion_offset": "small",
+    "lesion_edge_contact": "small",
+    "colour_cast": "small",
+}
+
+
+@dataclass
+class Measurements:
+    values: dict[str, float | None]
+    notes: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    check: str
+    value: float | None
+    verdict: Verdict
+    note: str = ""
+
+
+def sharpness(gray: np.ndarray, mask: np.ndarray | None = None) -> float:
+    """Re-blur focus measure: the share of Laplacian energy a 1-px Gaussian blur removes.
+
+    A sharp image loses most of its finest detail when blurred again; an out-of-focus one has
+    little left to lose. Being a ratio of the image to itself, it does not depend on how much
+    texture the skin or lesion has (Crété-Roffet et al. 2007 use the same principle).
+    """
+    g = gray.astype(np.float32)
+    lap = cv2.Laplacian(g, cv2.CV_32F, ksize=3)
+    lap_blur = cv2.Laplacian(cv2.GaussianBlur(g, (0, 0), 1.0), cv2.CV_32F, ksize=3)
+    if mask is not None and mask.sum() > 100:
+        lap, lap_blur = lap[mask], lap_blur[mask]
+    e = float(np.var(lap))
+    if e < 1e-6:
+        return 0.0
+    return float(np.clip(1.0 - np.var(lap_blur) / e, 0.0, 1.0))
+
+
+def colour_cast(skin_rgb_mean: np.ndarray) -> float:
+    """Distance of the skin's chromaticity from the line of natural skin tones."""
+    c = skin_rgb_mean / max(float(skin_rgb_mean.sum()), 1e-6)
+    d = c - SKIN_REF
+    across = d - np.dot(d, SKIN_AXIS) * SKIN_AXIS
+    return float(np.linalg.norm(across))
+
+
+def measure(decoded: Decoded, small: np.ndarray | None = None) -> Measurements:
+    small = decoded.small() if small is None else small
+    values: dict[str, float | None] = {}
+    notes: dict[str, str] = {}
+    values["resolution_mp"] = decoded.width * decoded.height / 1e6
+
+    fld = find_field(small)
+    notes["field"] = (
+        f"circular field found (circularity {fld.circularity:.2f})"
+        if fld.vignette
+        else "no vignette: the field fills the frame"
+    )
+    m = fld.mask
+    lum = cv2.cvtColor(small, cv2.COLOR_RGB2GRAY)[m].astype(np.float32) / 255.0
+    mean_lum = float(lum.mean()) if lum.size else 0.0
+    values["underexposure"] = mean_lum
+    values["overexposure"] = mean_lum
+    px = small[m]
+    clipped = (px >= 254).any(axis=1) | (px <= 1).any(axis=1)
+    values["clipped_fraction"] = float(clipped.mean()) if px.size else 1.0
+
+    lesion = find_lesion(small, fld)
+    if lesion is None:
+        values["lesion_offset"] = None
+        values["lesion_edge_contact"] = None
+        notes["lesion_offset"] = notes["lesion_edge_contact"] = "no lesion found in the field"
+        skin = m
+    else:
+        values["lesion_offset"] = lesion.offset
+        values["lesion_edge_contact"] = lesion.edge_contact
+        notes["lesion_offset"] = f"lesion covers {lesion.area_fraction:.0%} of the field"
+        grown = cv2.dilate(lesion.mask.astype(np.uint8), np.ones((9, 9), np.uint8)).astype(bool)
+        skin = m & ~grown
+        if skin.sum() < 0.05 * m.sum():  # the lesion fills the field: use the whole field
+            skin = m
+    skin_px = small[skin].astype(np.float64)
+    keep = (skin_px.max(axis=1) < 250) & (skin_px.min(axis=1) > 5)  # not glare, not vignette
+    values["colour_cast"] = colour_cast(skin_px[keep].mean(axis=0)) if keep.sum() > 50 else None
+
+    # focus on the analysis image, inside the field (the vignette's edge is not detail)
+    a = decoded.analysis
+    gray = cv2.cvtColor(a, cv2.COLOR_RGB2GRAY)
+    fmask = cv2.resize(
+        m.astype(np.uint8), (a.shape[1], a.shape[0]), interpolation=cv2.INTER_NEAREST
+    )
+    fmask = cv2.erode(fmask, np.ones((15, 15), np.uint8)).astype(bool)
+    values["sharpness"] = sharpness(gray, fmask)
+    return Measurements(values, notes)
+
+
+def judge(measurements: Measurements, sop: SOP) -> tuple[list[CheckResult], Verdict, float]:
+    """Verdicts against the protocol's thresholds, the overall verdict and a 0-1 score.
+
+    A check whose value could not be measured (e.g. no lesion found) is a warning: a person
+    should look. The score (higher is better) ranks duplicates for the keep policy: each check
+    contributes 1 when it passes, 0 at its fail limit, linearly between.
+    """
+    results: list[CheckResult] = []
+    scores: list[float] = []
+    for name, threshold in sop.checks.items():
+        value = measurements.values.get(name)
+        note = measurements.notes.get(name, "")
+        if name not in measurements.values:
+            continue  # a protocol check this version does not measure
+        if value is None:
+            results.append(CheckResult(name, None, "warn", note or "could not be measured"))
+            scores.append(0.5)
+            continue
+        verdict = threshold.verdict(value)
+        results.append(CheckResult(name, value, verdict, note))
+        span = threshold.warn - threshold.fail
+        goodness = (value - threshold.fail) / span if span else float(verdict != "fail")
+        scores.append(float(np.clip(goodness, 0.0, 1.0)))
+    verdicts = {r.verdict for r in results}
+    overall: Verdict = "fail" if "fail" in verdicts else "warn" if "warn" in verdicts else "pass"
+    # resolution breaks ties between otherwise equal copies (a resized copy loses)
+    mp = measurements.values.get("resolution_mp") or 0.0
+    score = 0.9 * (float(np.mean(scores)) if scores else 0.0) + 0.1 * min(1.0, mp / 12.0)
+    return results, overall, round(score, 4)

@@ -1,0 +1,192 @@
+"""Privacy scrub: the stored file keeps pixels and colour profile, nothing else.
+
+A JPEG is never re-encoded: its segments are copied verbatim except the metadata ones (EXIF,
+XMP, IPTC, maker notes and embedded thumbnails in APPn, comments, data after the end marker), so
+the stored pixels are bit-identical to the capture. The ICC profile (APP2 ``ICC_PROFILE``) and
+Adobe's APP14 (it tells a decoder how to read the colour channels) stay. The EXIF orientation is
+not kept in the file; the pipeline records it in ``acquisition.orientation``.
+
+A PNG keeps only its critical chunks and the colour chunks (iCCP, sRGB, gAMA, cHRM, sBIT, tRNS),
+again byte for byte. TIFF and HEIF containers carry metadata in structures that cannot be cut
+out safely, so their decoded pixels are stored as a lossless PNG (same pixels, same profile,
+orientation applied).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import struct
+from dataclasses import dataclass, field
+
+from dermset.ingest.decode import Decoded, DecodeError
+
+_KEEP_PNG = {
+    b"IHDR",
+    b"PLTE",
+    b"IDAT",
+    b"IEND",
+    b"tRNS",
+    b"iCCP",
+    b"sRGB",
+    b"gAMA",
+    b"cHRM",
+    b"sBIT",
+}
+_PNG_NAMES = {
+    b"eXIf": "EXIF",
+    b"tEXt": "text",
+    b"zTXt": "text",
+    b"iTXt": "text/XMP",
+    b"tIME": "time",
+}
+#: JPEG markers that define the decoded pixels
+_SOF = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
+_KEEP_JPEG = _SOF | {0xC4, 0xCC, 0xDB, 0xDD, 0xDC}
+_APP_NAMES = {
+    b"Exif\x00": "EXIF",
+    b"http://ns.adobe.com/xap": "XMP",
+    b"http://ns.adobe.com/xmp": "XMP",
+    b"Photoshop 3.0": "IPTC",
+    b"MPF\x00": "MPF",
+    b"JFIF": "JFIF",
+    b"JFXX": "JFIF thumbnail",
+}
+
+
+class ScrubError(DecodeError):
+    """The file's structure is broken where the scrub has to cut it."""
+
+
+@dataclass
+class Scrubbed:
+    data: bytes
+    media_type: str
+    #: the EXIF orientation still to be applied to the stored pixels (1: none)
+    orientation: int
+    #: identifies the decoded pixels (JPEG: the coded data they are decoded from)
+    pixel_sha256: str
+    removed: list[str] = field(default_factory=list)
+
+
+def scrub(data: bytes, decoded: Decoded) -> Scrubbed:
+    if decoded.format == "JPEG":
+        out, key, removed = scrub_jpeg(data, decoded.orientation)
+        return Scrubbed(out, "image/jpeg", decoded.orientation, key, removed)
+    if decoded.format == "PNG":
+        out, removed = scrub_png(data)
+        assert decoded.pixel_sha256 is not None
+        return Scrubbed(out, "image/png", decoded.orientation, decoded.pixel_sha256, removed)
+    # TIFF, HEIF: lossless PNG of the oriented full-size pixels
+    assert decoded.full is not None and decoded.pixel_sha256 is not None
+    buf = io.BytesIO()
+    params = {"compress_level": 4}
+    if decoded.icc_profile:
+        params["icc_profile"] = decoded.icc_profile
+    im = decoded.full
+    if im.mode == "I" and im.getextrema()[1] <= 65535:
+        im = im.convert("I;16")
+    im.save(buf, "PNG", **params)
+    return Scrubbed(
+        buf.getvalue(), "image/png", 1, decoded.pixel_sha256, [f"{decoded.format} container"]
+    )
+
+
+def scrub_jpeg(data: bytes, orientation: int = 1) -> tuple[bytes, str, list[str]]:
+    """(scrubbed JPEG, key of its coded data, names of what was removed)."""
+    n = len(data)
+    if data[:2] != b"\xff\xd8":
+        raise ScrubError("not a JPEG stream (no start marker)", "corrupt")
+    out = [b"\xff\xd8"]
+    key = hashlib.sha256(f"jpeg-coded:{orientation}:".encode())
+    removed: list[str] = []
+    pos = 2
+    while True:
+        # find the next marker (fill bytes 0xFF may precede it)
+        if pos >= n:
+            raise ScrubError("the JPEG ends without an end-of-image marker", "truncated")
+        if data[pos] != 0xFF:
+            raise ScrubError(f"JPEG structure broken at byte {pos}", "corrupt")
+        while pos < n and data[pos] == 0xFF:
+            pos += 1
+        if pos >= n:
+            raise ScrubError("the JPEG ends inside a marker", "truncated")
+        marker = data[pos]
+        pos += 1
+        if marker == 0xD9:  # EOI
+            out.append(b"\xff\xd9")
+            key.update(b"\xff\xd9")
+            if pos < n and data[pos:].strip(b"\x00"):
+                removed.append(f"{n - pos} bytes after the image")
+            break
+        if 0xD0 <= marker <= 0xD7 or marker == 0x01:
+            continue  # standalone markers outside a scan carry nothing
+        if pos + 2 > n:
+            raise ScrubError("the JPEG ends inside a segment header", "truncated")
+        (length,) = struct.unpack(">H", data[pos : pos + 2])
+        end = pos + length
+        if length < 2 or end > n:
+            raise ScrubError(f"JPEG segment 0xFF{marker:02X} runs past the end", "truncated")
+        segment = b"\xff" + bytes([marker]) + data[pos:end]
+        payload = data[pos + 2 : end]
+        pos = end
+        if marker == 0xDA:  # SOS: header, then entropy-coded data up to the next real marker
+            scan_end = _scan_end(data, pos)
+            segment += data[pos:scan_end]
+            pos = scan_end
+            out.append(segment)
+            key.update(segment)
+            continue
+        if marker in _KEEP_JPEG:
+            out.append(segment)
+            key.update(segment)
+        elif marker == 0xE2 and payload.startswith(b"ICC_PROFILE\x00"):
+            out.append(segment)  # colour profile: kept, but not part of the pixel identity
+        elif marker == 0xEE and payload.startswith(b"Adobe"):
+            out.append(segment)
+            key.update(segment)  # the colour transform flag changes the decoded pixels
+        elif marker == 0xFE:
+            removed.append("comment")
+        elif 0xE0 <= marker <= 0xEF:
+            name = next((v for k, v in _APP_NAMES.items() if payload.startswith(k)), None)
+            removed.append(name or f"APP{marker - 0xE0}")
+        else:
+            removed.append(f"marker 0xFF{marker:02X}")
+    return b"".join(out), key.hexdigest(), sorted(set(removed), key=removed.index)
+
+
+def _scan_end(data: bytes, pos: int) -> int:
+    """Position of the first marker after entropy-coded data (stuffed 0xFF00 and RSTn skipped)."""
+    n = len(data)
+    while True:
+        i = data.find(b"\xff", pos)
+        if i < 0 or i + 1 >= n:
+            raise ScrubError("the JPEG's image data ends without an end marker", "truncated")
+        nxt = data[i + 1]
+        if nxt == 0x00 or 0xD0 <= nxt <= 0xD7 or nxt == 0xFF:
+            pos = i + 1 if nxt == 0xFF else i + 2
+            continue
+        return i
+
+
+def scrub_png(data: bytes) -> tuple[bytes, list[str]]:
+    """(PNG with only critical and colour chunks, names of what was removed)."""
+    out = [data[:8]]
+    removed: list[str] = []
+    pos, n = 8, len(data)
+    while pos + 8 <= n:
+        (length,) = struct.unpack(">I", data[pos : pos + 4])
+        ctype = data[pos + 4 : pos + 8]
+        end = pos + 12 + length
+        if end > n:
+            raise ScrubError(f"PNG chunk {ctype!r} runs past the end", "truncated")
+        if ctype in _KEEP_PNG:
+            out.append(data[pos:end])
+        else:
+            removed.append(_PNG_NAMES.get(ctype, ctype.decode("latin-1")))
+        pos = end
+        if ctype == b"IEND":
+            break
+    else:
+        raise ScrubError("the PNG ends without an IEND chunk", "truncated")
+    return b"".join(out), sorted(set(removed), key=removed.index)
