@@ -189,6 +189,9 @@ class RowTranslator:
         filename = values.pop("filename", None)
         patient_local = values.pop("patient_id", None)
         lesion_local = values.pop("lesion_id", None)
+        if not self.spec.lesion_ids_global and lesion_local is not None:
+            # lesion numbers count per patient: the lesion's key is "patient/lesion"
+            lesion_local = f"{patient_local}/{lesion_local}"
         if source_id is None and "source_id" in self.spec.required:
             problem(
                 "the image identifier is empty",
