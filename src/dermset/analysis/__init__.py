@@ -1,0 +1,1 @@
+"""Using a release: evaluation, domain shift, interpretability (consumers of a verified dataset)."""

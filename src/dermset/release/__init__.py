@@ -1,0 +1,1 @@
+"""Releases: versioned, immutable datasets (writer) and the reader the analyses use."""
