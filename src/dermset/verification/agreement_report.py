@@ -24,6 +24,7 @@ from dermset.protocol import Protocol
 from dermset.registry.tables import Consensus, Histopathology, Image, Review
 from dermset.registry.verification_tables import SourceLabel
 from dermset.verification import agreement as ag
+from dermset.verification import context
 from dermset.verification.stage import CLOSED
 
 
@@ -130,7 +131,7 @@ def agreement_report(
     seed: int = 0,
 ) -> AgreementReport:
     """All agreement statistics of the project's stage-2 reviews."""
-    codes = protocol.taxonomy().codes
+    codes = context.taxonomy(protocol).codes
     code_index = {c: i for i, c in enumerate(codes)}
     rows = session.execute(
         select(Review.image_id, Review.reviewer, Review.diagnosis)

@@ -86,9 +86,14 @@ def assign_reviewer(
             rule="reviewers_complete",
             field="annotator",
         )
+    return _add(session, project, img, reviewer, actor, origin)
+
+
+def _add(
+    session: Session, project: Project, img: Image, reviewer: str, actor: str, origin: str
+) -> ReviewAssignment:
     row = ReviewAssignment(image_id=img.id, reviewer=reviewer, origin=origin)
     session.add(row)
-    session.flush()
     project.audit.record(
         session,
         actor=actor,
@@ -160,8 +165,8 @@ def assign_reviewers(
                 "pool are eligible (the annotating clinician and its current reviewers are not)"
             )
             continue
-        for r in eligible[:missing]:
-            assign_reviewer(session, project, image=img, reviewer=r, actor=actor)
+        for r in eligible[:missing]:  # the rules were checked above for the whole image
+            _add(session, project, img, r, actor, "planned")
             load[r] += 1
             report.assigned += 1
         report.images_completed += 1

@@ -11,13 +11,13 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, union
 from sqlalchemy.orm import Session
 
 from dermset.registry.project import Project
 from dermset.registry.tables import ClinicalAnnotation, Image, Lesion, Review, ReviewAssignment
+from dermset.verification import context, findings, lookup
 from dermset.verification import diagnosis as dx
-from dermset.verification import findings, lookup
 from dermset.verification.errors import VerificationError
 from dermset.verification.stage import refresh_label
 
@@ -44,15 +44,18 @@ def clinical_annotate(
     """Record (or, before any review, correct) the clinician's annotation of one image."""
     img = lookup.image(session, image)
     annotator = lookup.person(annotator, "the annotating clinician")
-    code = dx.resolve(project.protocol.taxonomy(), diagnosis)
-    codes = findings.resolve(project.protocol.structure_vocabulary(), structures)
+    code = dx.resolve(context.taxonomy(project.protocol), diagnosis)
+    codes = findings.resolve(context.vocabulary(project.protocol), structures)
     note = _note(note)
     actor = actor or annotator
     reviewers = set(
         session.execute(
-            select(ReviewAssignment.reviewer).where(ReviewAssignment.image_id == img.id)
+            union(
+                select(ReviewAssignment.reviewer).where(ReviewAssignment.image_id == img.id),
+                select(Review.reviewer).where(Review.image_id == img.id),
+            )
         ).scalars()
-    ) | set(session.execute(select(Review.reviewer).where(Review.image_id == img.id)).scalars())
+    )
     if annotator in reviewers:
         raise VerificationError(
             f"{annotator} reviews {img.image_id} and cannot also annotate it as its clinician",
@@ -65,8 +68,7 @@ def clinical_annotate(
     if row is None:
         row = ClinicalAnnotation(image_id=img.id, annotator=annotator, diagnosis=code, note=note)
         session.add(row)
-        session.flush()
-        findings.put(session, img.id, "clinical", annotator, codes)
+        findings.add(session, img.id, "clinical", annotator, codes)
         project.audit.record(
             session,
             actor=actor,

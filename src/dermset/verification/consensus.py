@@ -21,8 +21,8 @@ from sqlalchemy.orm import Session
 
 from dermset.registry.project import Project
 from dermset.registry.tables import Consensus, Image, Review
+from dermset.verification import context, findings, lookup
 from dermset.verification import diagnosis as dx
-from dermset.verification import findings, lookup
 from dermset.verification.assignment import clinician_of
 from dermset.verification.errors import VerificationError
 from dermset.verification.stage import refresh_label
@@ -80,9 +80,8 @@ def close_if_complete(
     if len(reviews) < project.protocol.review.reviewers:
         return None
     outcome = decide([r.diagnosis for r in reviews], project.protocol.review.consensus_min_agree)
-    structures = structure_majority(
-        [findings.get(session, image.id, "review", r.reviewer) for r in reviews]
-    )
+    seen = findings.by_annotator(session, image.id, "review")
+    structures = structure_majority([seen.get(r.reviewer, []) for r in reviews])
     findings.put(session, image.id, "consensus", "", structures)
     row = Consensus(
         image_id=image.id,
@@ -93,7 +92,6 @@ def close_if_complete(
         closed_at=datetime.now(UTC) if outcome.status == "consensus" else None,
     )
     session.add(row)
-    session.flush()
     project.audit.record(
         session,
         actor=actor,
@@ -137,7 +135,7 @@ def adjudicate(
             rule="wrong_role",
             field="role",
         )
-    code = dx.resolve(project.protocol.taxonomy(), diagnosis)
+    code = dx.resolve(context.taxonomy(project.protocol), diagnosis)
     reason = (reason or "").strip()
     if not reason:
         raise VerificationError(

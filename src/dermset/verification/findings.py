@@ -39,6 +39,32 @@ def get(session: Session, image_pk: int, source: str, annotator: str = "") -> li
     )
 
 
+def by_annotator(session: Session, image_pk: int, source: str) -> dict[str, list[str]]:
+    """Everyone's findings of one source for an image, in one query."""
+    out: dict[str, list[str]] = {}
+    for annotator, code in session.execute(
+        select(StructureFinding.annotator, StructureFinding.structure)
+        .where(
+            StructureFinding.image_id == image_pk,
+            StructureFinding.source == source,
+            StructureFinding.present.is_(True),
+        )
+        .order_by(StructureFinding.structure)
+    ):
+        out.setdefault(annotator, []).append(code)
+    return out
+
+
+def add(session: Session, image_pk: int, source: str, annotator: str, codes: Iterable[str]) -> None:
+    """Findings of a record that has none yet (no query: the caller knows it is new)."""
+    session.add_all(
+        StructureFinding(
+            image_id=image_pk, source=source, annotator=annotator, structure=c, present=True
+        )
+        for c in sorted(set(codes))
+    )
+
+
 def put(
     session: Session, image_pk: int, source: str, annotator: str, codes: Iterable[str]
 ) -> tuple[list[str], list[str]]:

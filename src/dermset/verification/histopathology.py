@@ -27,8 +27,8 @@ from dermset.registry.tables import (
     Lesion,
     Review,
 )
+from dermset.verification import context, lookup
 from dermset.verification import diagnosis as dx
-from dermset.verification import lookup
 from dermset.verification.errors import VerificationError
 from dermset.verification.stage import CLOSED, refresh_label
 
@@ -84,7 +84,7 @@ def enter_histopathology(
     """Record the histopathology result of a lesion (``amend=True`` to correct one)."""
     les = lookup.lesion(session, project.keys, lesion, site)
     entered_by = lookup.person(entered_by, "who entered the result")
-    taxonomy = project.protocol.taxonomy()
+    taxonomy = context.taxonomy(project.protocol)
     code = dx.resolve(taxonomy, diagnosis)
     isic = dx.isic_term(taxonomy, diagnosis)
     day = parse_report_date(report_date)
@@ -162,7 +162,7 @@ class Requirement:
 
 def requirements(session: Session, protocol: Protocol) -> list[Requirement]:
     """Every lesion of the dataset that needs histopathology, with whether it has it."""
-    codes = sorted(protocol.taxonomy().histopathology_codes)
+    codes = sorted(context.taxonomy(protocol).histopathology_codes)
     if not codes:
         return []
 

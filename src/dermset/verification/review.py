@@ -16,8 +16,8 @@ from sqlalchemy.orm import Session
 
 from dermset.registry.project import Project
 from dermset.registry.tables import Image, Review
+from dermset.verification import context, findings, lookup
 from dermset.verification import diagnosis as dx
-from dermset.verification import findings, lookup
 from dermset.verification.assignment import assign_reviewer, assignees, clinician_of
 from dermset.verification.clinical import MAX_NOTE
 from dermset.verification.consensus import close_if_complete
@@ -48,8 +48,8 @@ def submit_review(
     img = lookup.image(session, image)
     reviewer = lookup.person(reviewer, "the reviewer")
     actor = actor or reviewer
-    code = dx.resolve(project.protocol.taxonomy(), diagnosis)
-    codes = findings.resolve(project.protocol.structure_vocabulary(), structures)
+    code = dx.resolve(context.taxonomy(project.protocol), diagnosis)
+    codes = findings.resolve(context.vocabulary(project.protocol), structures)
     scale = project.protocol.review.confidence_scale
     if confidence is None and not imported:
         raise VerificationError(
@@ -115,8 +115,7 @@ def submit_review(
         image_id=img.id, reviewer=reviewer, diagnosis=code, confidence=confidence, note=text
     )
     session.add(row)
-    session.flush()
-    findings.put(session, img.id, "review", reviewer, codes)
+    findings.add(session, img.id, "review", reviewer, codes)
     project.audit.record(
         session,
         actor=actor,

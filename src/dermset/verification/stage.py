@@ -34,6 +34,7 @@ from dermset.registry.audit import diff
 from dermset.registry.project import Project
 from dermset.registry.tables import ClinicalAnnotation, Consensus, Histopathology, Image
 from dermset.registry.verification_tables import SourceLabel
+from dermset.verification import context
 
 S = VerificationStage
 STAGE_RANK: dict[VerificationStage, int] = {
@@ -123,7 +124,7 @@ def source_label(session: Session, image: Image) -> SourceLabel:
     if row is None:
         row = SourceLabel(image_id=image.id, **{k: getattr(image, k) for k in LABEL_FIELDS})
         session.add(row)
-        session.flush()
+        session.flush([row])  # pending rows are invisible to session.get
     return row
 
 
@@ -138,29 +139,32 @@ def _stated(row: SourceLabel, taxonomy: Taxonomy) -> tuple[Label | None, dict[st
 
 def current_label(session: Session, project: Project, image: Image) -> Label | None:
     """The label the image should carry now, from its records (nothing is written)."""
-    taxonomy = project.protocol.taxonomy()
+    taxonomy = context.taxonomy(project.protocol)
     stated, _ = _stated(source_label(session, image), taxonomy)
     return derive_stage(stated, _workflow_of(session, image))
 
 
 def _workflow_of(session: Session, image: Image) -> Label | None:
-    clinical = session.execute(
-        select(ClinicalAnnotation.diagnosis).where(ClinicalAnnotation.image_id == image.id)
-    ).scalar()
-    consensus = session.get(Consensus, image.id)
-    histo = (
-        session.execute(
-            select(Histopathology).where(Histopathology.lesion_id == image.lesion_id)
-        ).scalar_one_or_none()
-        if image.lesion_id is not None
-        else None
-    )
+    clinical, status, consensus, histo, histo_isic = session.execute(
+        select(
+            ClinicalAnnotation.diagnosis,
+            Consensus.status,
+            Consensus.diagnosis,
+            Histopathology.diagnosis,
+            Histopathology.diagnosis_isic,
+        )
+        .select_from(Image)
+        .outerjoin(ClinicalAnnotation, ClinicalAnnotation.image_id == Image.id)
+        .outerjoin(Consensus, Consensus.image_id == Image.id)
+        .outerjoin(Histopathology, Histopathology.lesion_id == Image.lesion_id)
+        .where(Image.id == image.id)
+    ).one()
     return workflow_label(
         clinical=clinical,
-        consensus_status=consensus.status if consensus else None,
-        consensus_diagnosis=consensus.diagnosis if consensus else None,
-        histopathology=histo.diagnosis if histo else None,
-        histopathology_isic=histo.diagnosis_isic if histo else None,
+        consensus_status=status,
+        consensus_diagnosis=consensus,
+        histopathology=histo,
+        histopathology_isic=histo_isic,
     )
 
 
@@ -168,7 +172,7 @@ def refresh_label(
     session: Session, project: Project, image: Image, *, actor: str, reason: str = "verification"
 ) -> dict[str, tuple[Any, Any]]:
     """Write the image's derived label; audit and return what changed (empty: nothing)."""
-    taxonomy = project.protocol.taxonomy()
+    taxonomy = context.taxonomy(project.protocol)
     stated, stated_fields = _stated(source_label(session, image), taxonomy)
     label = derive_stage(stated, _workflow_of(session, image))
     # nothing from the workflow: the stated columns stay as they came (e.g. benign, no diagnosis)
