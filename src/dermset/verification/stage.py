@@ -124,7 +124,7 @@ def source_label(session: Session, image: Image) -> SourceLabel:
     if row is None:
         row = SourceLabel(image_id=image.id, **{k: getattr(image, k) for k in LABEL_FIELDS})
         session.add(row)
-        session.flush([row])  # pending rows are invisible to session.get
+        session.flush()  # a pending row is invisible to session.get
     return row
 
 
