@@ -46,10 +46,16 @@ def _coverage_notes(data: EvalData) -> None:
         )
     if not any(c in data.malignant for c in data.covered):
         data.notes.append("no predicted category is malignant: malignancy metrics are skipped")
-    if data.clusters.unit != "patient":
+    unit = data.clusters.unit
+    if unit == "image":
         data.notes.append(
-            f"bootstrap clusters are {data.clusters.unit}s: the images carry no patient ids, so "
-            "intervals may be too narrow where one patient has several lesions"
+            "each image is its own bootstrap cluster: no patient or lesion ids are known "
+            "(with --truth, add --metadata), so intervals are too narrow if patients repeat"
+        )
+    elif unit != "patient":
+        data.notes.append(
+            f"bootstrap clusters are {unit}s: some images carry no patient id, so intervals "
+            "may be too narrow where one patient has several lesions"
         )
 
 

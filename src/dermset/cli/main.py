@@ -7,7 +7,7 @@ import sys
 
 import typer
 
-from dermset.cli import audit_cmd, backup_cmd, labels_cmd, metadata_cmd, project_cmd
+from dermset.cli import audit_cmd, backup_cmd, evaluate_cmd, labels_cmd, metadata_cmd, project_cmd
 from dermset.cli.common import CliError, err_console
 
 app = typer.Typer(
@@ -24,6 +24,7 @@ metadata_cmd.register(app)
 app.add_typer(audit_cmd.app, name="audit")
 app.add_typer(labels_cmd.app, name="labels")
 backup_cmd.register(app)
+evaluate_cmd.register(app)
 
 
 def _known_errors() -> tuple[type[BaseException], ...]:

@@ -1,0 +1,197 @@
+"""`dermset evaluate`, `dermset shift`, `dermset interpret`, `dermset baseline`: using a release."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from dermset.cli.common import CliError, JsonOpt, console, print_json
+
+OutOpt = Annotated[
+    Path | None,
+    typer.Option("--out", "-o", help="Folder for the HTML report, JSON and figures"),
+]
+MapOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--map",
+        help="Prediction column → category, e.g. --map AKIEC=AK (repeat; COLUMN= drops a column)",
+    ),
+]
+
+
+def _interval(est: dict[str, Any] | None, digits: int = 3) -> str:
+    from dermset.report.analysis_html import interval
+
+    return interval(est, digits)
+
+
+def _user_errors() -> tuple[type[Exception], ...]:
+    from dermset.analysis.predictions import PredictionError
+    from dermset.analysis.tables import MetadataTableError
+    from dermset.release.reader import ReleaseError
+
+    return (PredictionError, ReleaseError, MetadataTableError)
+
+
+def _show_evaluation(result: dict[str, Any]) -> None:
+    src = result["source"]
+    what = src.get("release") or src.get("truth")
+    console.print(
+        f"[bold]{what}[/] · {src['predictions']} · {src['images']} images, "
+        f"{src['clusters']} {src['cluster_unit']} clusters"
+    )
+    for note in result["notes"]:
+        console.print(f"[yellow]note:[/] {note}")
+    t = Table(title="Headline (95 % CI, cluster bootstrap)", show_edge=False)
+    t.add_column("metric")
+    t.add_column("value (95 % CI)", justify="right")
+    for est in result["headline"].values():
+        t.add_row(est["label"], _interval(est))
+    console.print(t)
+    t = Table(title="Per category (sensitivity … NPV: p > 0.5 calls)", show_edge=False)
+    for col in ("category", "images", "sens", "spec", "PPV", "NPV", "AUC (95 % CI)", "AP"):
+        t.add_column(col, justify="left" if col == "category" else "right", no_wrap=True)
+    for code, c in result["per_class"].items():
+        t.add_row(
+            code,
+            str(c["images"]),
+            *(
+                _interval({"value": (c.get(m) or {}).get("value")}, 2)
+                for m in ("sensitivity", "specificity", "ppv", "npv")
+            ),
+            _interval(c.get("auc"), 2),
+            _interval({"value": (c.get("ap") or {}).get("value")}, 2),
+        )
+    console.print(t)
+    for info in result["subgroups"].values():
+        t = Table(title=f"By {info['title']}", show_edge=False)
+        for col in ("group", "images", "balanced accuracy", "malignant AUC"):
+            t.add_column(col, justify="left" if col == "group" else "right")
+        for g in info["groups"]:
+            t.add_row(
+                g["value"],
+                str(g["images"]),
+                _interval(g["metrics"].get("overall/balanced_accuracy"), 2),
+                _interval(g["metrics"].get("malignant/auc"), 2),
+            )
+        console.print(t)
+
+
+def evaluate(
+    paths: Annotated[
+        list[Path],
+        typer.Argument(
+            help="RELEASE PREDICTIONS.csv, or only PREDICTIONS.csv together with --truth",
+            show_default=False,
+        ),
+    ],
+    truth: Annotated[
+        Path | None,
+        typer.Option(help="Ground truth in the ISIC challenge format (one-hot per category)"),
+    ] = None,
+    metadata: Annotated[
+        Path | None,
+        typer.Option(help="With --truth: a metadata table for patient/lesion ids and subgroups"),
+    ] = None,
+    mapping: Annotated[
+        str | None, typer.Option(help="Mapping of --metadata (default: detected from its header)")
+    ] = None,
+    out: OutOpt = None,
+    verified_only: Annotated[
+        bool,
+        typer.Option("--verified-only", help="Only labels verified beyond the clinical stage"),
+    ] = False,
+    column_map: MapOpt = None,
+    malignant: Annotated[
+        str | None,
+        typer.Option(help="With --truth: comma-separated malignant categories (default: taxonomy)"),
+    ] = None,
+    replicates: Annotated[int, typer.Option("--bootstrap", help="Bootstrap replicates")] = 1000,
+    seed: Annotated[int, typer.Option(help="Bootstrap seed")] = 0,
+    as_json: JsonOpt = False,
+) -> None:
+    """Evaluate a model's predictions on a release: metrics with patient-level 95 % CIs."""
+    from dermset.analysis.evaluation import evaluate as run_evaluation
+    from dermset.analysis.evaluation_inputs import from_release, from_truth
+    from dermset.analysis.predictions import parse_column_map
+    from dermset.release.reader import load_release
+
+    if replicates < 0:
+        raise CliError("--bootstrap must be >= 0")
+    try:
+        mapping_items = parse_column_map(column_map)
+        if truth is not None:
+            if len(paths) != 1:
+                raise CliError("with --truth give only the predictions file")
+            if verified_only:
+                raise CliError("--verified-only needs a release (its verification_stage column)")
+            data = from_truth(
+                truth,
+                paths[0],
+                column_map=mapping_items,
+                metadata=metadata,
+                mapping=mapping,
+                malignant=[c.strip() for c in malignant.split(",")] if malignant else None,
+            )
+        else:
+            if len(paths) != 2:
+                raise CliError(
+                    "give RELEASE PREDICTIONS.csv (or --truth TRUTH.csv PREDICTIONS.csv)"
+                )
+            if metadata is not None or malignant is not None:
+                raise CliError("--metadata and --malignant go with --truth; a release has both")
+            data = from_release(
+                load_release(paths[0]),
+                paths[1],
+                column_map=mapping_items,
+                verified_only=verified_only,
+            )
+    except _user_errors() as exc:
+        raise CliError(str(exc)) from None
+    result = run_evaluation(data, replicates=replicates, seed=seed)
+    if out is not None:
+        from dermset.report.evaluation_html import evaluation_report
+
+        written = evaluation_report(result).write(out, "evaluation")
+        result["report"] = {k: str(v) for k, v in written.items()}
+    if as_json:
+        print_json(result)
+        return
+    _show_evaluation(result)
+    if out is not None:
+        console.print(f"report: {result['report']['html']}  data: {result['report']['json']}")
+
+
+def baseline(
+    release: Annotated[Path, typer.Argument(help="Release folder")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Predictions CSV to write")],
+    folds: Annotated[int, typer.Option(help="Folds when splits.csv has none")] = 5,
+    seed: Annotated[int, typer.Option(help="Seed for the folds")] = 0,
+    workers: Annotated[int, typer.Option(help="Processes decoding images")] = 1,
+) -> None:
+    """Train the image-statistics baseline; write its out-of-fold predictions (ISIC format)."""
+    from dermset.analysis.baseline import baseline_predictions, write_predictions
+    from dermset.release.reader import load_release
+
+    try:
+        result = baseline_predictions(
+            load_release(release), folds=folds, seed=seed, workers=workers
+        )
+    except (*_user_errors(), ValueError) as exc:
+        raise CliError(str(exc)) from None
+    path = write_predictions(result, out)
+    console.print(
+        f"baseline (logistic regression on image statistics): {len(result.predictions)} "
+        f"images, {result.folds} {result.fold_source} folds → {path}"
+    )
+    for problem in result.skipped[:10]:
+        console.print(f"[yellow]skipped[/] {problem} (given the class prevalence)")
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(evaluate)
+    app.command()(baseline)
