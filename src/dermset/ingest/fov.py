@@ -50,7 +50,9 @@ def find_field(rgb: np.ndarray) -> Field:
     n, labels = cv2.connectedComponents(dark, connectivity=8)
     border = np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]))
     border = border[border != 0]
-    vignette = np.isin(labels, border) if len(border) else np.zeros_like(dark, bool)
+    lut = np.zeros(n, bool)
+    lut[border] = True
+    vignette = lut[labels]
     if vignette.mean() < MIN_VIGNETTE:
         mask = np.ones((h, w), bool)
         return Field(mask, (w / 2, h / 2), float(np.sqrt(h * w / np.pi)), False, 0.0)

@@ -68,15 +68,37 @@ def sharpness(gray: np.ndarray, mask: np.ndarray | None = None) -> float:
     little left to lose. Being a ratio of the image to itself, it does not depend on how much
     texture the skin or lesion has (Crété-Roffet et al. 2007 use the same principle).
     """
-    g = gray.astype(np.float32)
-    lap = cv2.Laplacian(g, cv2.CV_32F, ksize=3)
-    lap_blur = cv2.Laplacian(cv2.GaussianBlur(g, (0, 0), 1.0), cv2.CV_32F, ksize=3)
-    if mask is not None and mask.sum() > 100:
-        lap, lap_blur = lap[mask], lap_blur[mask]
-    e = float(np.var(lap))
+    lap = cv2.Laplacian(gray, cv2.CV_16S, ksize=3)
+    lap_blur = cv2.Laplacian(cv2.GaussianBlur(gray, (0, 0), 1.0), cv2.CV_16S, ksize=3)
+    m = None if mask is None or mask.sum() < 100 else mask.astype(np.uint8)
+    e = float(cv2.meanStdDev(lap, mask=m)[1][0, 0]) ** 2
     if e < 1e-6:
         return 0.0
-    return float(np.clip(1.0 - np.var(lap_blur) / e, 0.0, 1.0))
+    e_blur = float(cv2.meanStdDev(lap_blur, mask=m)[1][0, 0]) ** 2
+    return float(np.clip(1.0 - e_blur / e, 0.0, 1.0))
+
+
+def focus_region(analysis: np.ndarray, field_mask: np.ndarray, side: int = 512):
+    """The central part of the field at analysis scale, where the SOP puts the lesion.
+
+    At most ``side`` x ``side`` px: focus is judged where it matters, at a quarter of the cost
+    of the whole frame.
+    """
+    h, w = analysis.shape[:2]
+    mh, mw = field_mask.shape
+    ys, xs = np.nonzero(field_mask)
+    if len(xs) == 0:
+        cy, cx = h / 2, w / 2
+    else:
+        cy, cx = ys.mean() * h / mh, xs.mean() * w / mw
+    half = side // 2
+    y0 = int(np.clip(cy - half, 0, max(0, h - side)))
+    x0 = int(np.clip(cx - half, 0, max(0, w - side)))
+    crop = analysis[y0 : y0 + side, x0 : x0 + side]
+    fm = cv2.resize(field_mask.astype(np.uint8), (w, h), interpolation=cv2.INTER_NEAREST)
+    fm = fm[y0 : y0 + side, x0 : x0 + side]
+    fm = cv2.erode(fm, np.ones((15, 15), np.uint8)).astype(bool)
+    return crop, fm
 
 
 def colour_cast(skin_rgb_mean: np.ndarray) -> float:
@@ -99,41 +121,42 @@ def measure(decoded: Decoded, small: np.ndarray | None = None) -> Measurements:
         if fld.vignette
         else "no vignette: the field fills the frame"
     )
-    m = fld.mask
-    lum = cv2.cvtColor(small, cv2.COLOR_RGB2GRAY)[m].astype(np.float32) / 255.0
-    mean_lum = float(lum.mean()) if lum.size else 0.0
+    m8 = fld.mask.astype(np.uint8)
+    n_field = max(1, cv2.countNonZero(m8))
+    gray = cv2.cvtColor(small, cv2.COLOR_RGB2GRAY)
+    mean_lum = cv2.mean(gray, mask=m8)[0] / 255.0
     values["underexposure"] = mean_lum
     values["overexposure"] = mean_lum
-    px = small[m]
-    clipped = (px >= 254).any(axis=1) | (px <= 1).any(axis=1)
-    values["clipped_fraction"] = float(clipped.mean()) if px.size else 1.0
+    # OpenCV's masked counts: numpy's boolean indexing was the slowest step (measured)
+    unclipped = cv2.inRange(small, (2, 2, 2), (253, 253, 253))
+    values["clipped_fraction"] = 1.0 - cv2.countNonZero(cv2.bitwise_and(unclipped, m8 * 255)) / (
+        n_field
+    )
 
     lesion = find_lesion(small, fld)
+    skin = m8
     if lesion is None:
         values["lesion_offset"] = None
         values["lesion_edge_contact"] = None
         notes["lesion_offset"] = notes["lesion_edge_contact"] = "no lesion found in the field"
-        skin = m
     else:
         values["lesion_offset"] = lesion.offset
         values["lesion_edge_contact"] = lesion.edge_contact
         notes["lesion_offset"] = f"lesion covers {lesion.area_fraction:.0%} of the field"
-        grown = cv2.dilate(lesion.mask.astype(np.uint8), np.ones((9, 9), np.uint8)).astype(bool)
-        skin = m & ~grown
-        if skin.sum() < 0.05 * m.sum():  # the lesion fills the field: use the whole field
-            skin = m
-    skin_px = small[skin].astype(np.float64)
-    keep = (skin_px.max(axis=1) < 250) & (skin_px.min(axis=1) > 5)  # not glare, not vignette
-    values["colour_cast"] = colour_cast(skin_px[keep].mean(axis=0)) if keep.sum() > 50 else None
+        grown = cv2.dilate(lesion.mask.astype(np.uint8), np.ones((9, 9), np.uint8))
+        around = cv2.bitwise_and(m8, 1 - grown)
+        if cv2.countNonZero(around) >= 0.05 * n_field:  # else the lesion fills the field
+            skin = around
+    # skin without glare and vignette
+    usable = cv2.bitwise_and(cv2.inRange(small, (6, 6, 6), (249, 249, 249)), skin * 255)
+    if cv2.countNonZero(usable) > 50:
+        values["colour_cast"] = colour_cast(np.array(cv2.mean(small, mask=usable)[:3]))
+    else:
+        values["colour_cast"] = None
 
     # focus on the analysis image, inside the field (the vignette's edge is not detail)
-    a = decoded.analysis
-    gray = cv2.cvtColor(a, cv2.COLOR_RGB2GRAY)
-    fmask = cv2.resize(
-        m.astype(np.uint8), (a.shape[1], a.shape[0]), interpolation=cv2.INTER_NEAREST
-    )
-    fmask = cv2.erode(fmask, np.ones((15, 15), np.uint8)).astype(bool)
-    values["sharpness"] = sharpness(gray, fmask)
+    crop, fmask = focus_region(decoded.analysis, fld.mask)
+    values["sharpness"] = sharpness(cv2.cvtColor(crop, cv2.COLOR_RGB2GRAY), fmask)
     return Measurements(values, notes)
 
 

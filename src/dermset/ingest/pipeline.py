@@ -1,0 +1,678 @@
+"""The ingest pipeline: image files (and their metadata rows) into the registry and the store.
+
+Workers prepare each file (prepare.py: decode once, scrub, measure, fingerprint); the main
+process matches it to its metadata row, recognises exact duplicates (same decoded pixels) before
+anything is stored, and records it. Each group of images is made durable in three steps that
+keep the store and the registry in step across a kill -9 (registry/ingest_ledger.py):
+
+1. the content keys about to be written are committed to the intent log;
+2. the scrubbed files are written to the content-addressed store;
+3. one transaction records the images, their acquisition facts, SOP results, fingerprints,
+   audit events and ledger rows, and clears the intents.
+
+A re-run skips every file the ledger has seen, so nothing is imported twice, and finishes what
+a crash left (:func:`recover`). After the records, the near-duplicate search
+(``dermset.ingest.dedup``) runs over the batch's new images.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import os
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import delete, insert, select, text, update
+
+from dermset.ingest.executors import make_executor
+from dermset.ingest.metadata import TableReport, translate_table
+from dermset.ingest.metadata_import import _quarantine_row
+from dermset.ingest.prepare import Prepared, prepare
+from dermset.ingest.quality import SCALES, judge
+from dermset.ingest.table_reader import TableError, open_table
+from dermset.model.mappings import MappingSpec, RowResult
+from dermset.model.problems import Problem
+from dermset.model.record import ImageRecord
+from dermset.registry import quarantine
+from dermset.registry.ingest_ledger import IngestFile, IngestPending, recover
+from dermset.registry.project import Project
+from dermset.registry.quality_tables import QualityCheck
+from dermset.registry.record_writer import ImageInput, RecordWriter
+from dermset.registry.tables import Acquisition, Image
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".jpe", ".png", ".tif", ".tiff", ".heic", ".heif", ".hif"}
+#: images recorded per transaction (each is still all-or-nothing)
+GROUP = 16
+#: images handed to the near-duplicate search at once
+DEDUP_CHUNK = 500
+LOCK_FILE = ".ingest.lock"
+
+ProgressFn = Callable[[int, int], None]
+
+
+class IngestError(Exception):
+    """The ingest cannot start (bad arguments, another ingest running)."""
+
+
+@dataclass
+class IngestSummary:
+    """What one ingest run did, in the study's terms."""
+
+    records: int = 0
+    duplicates_excluded: int = 0
+    quality_excluded: int = 0
+    quarantined: int = 0
+    unique_images: int = 0
+    #: files recorded by an earlier (possibly interrupted) run of the same batch
+    already_ingested: int = 0
+    quality_warnings: int = 0
+    exact_duplicates: int = 0
+    near_duplicates: int = 0
+    attached_to_metadata: int = 0
+    without_metadata: int = 0
+    metadata_rows_without_file: int = 0
+    skipped_files: int = 0
+    workers: int = 1
+    executor: str = "inline"
+    problems: list[Problem] = field(default_factory=list)
+    image_ids: list[str] = field(default_factory=list)
+    duplicate_groups: list[Any] = field(default_factory=list)
+
+    def study_line(self) -> str:
+        return (
+            f"{self.records} records → {self.duplicates_excluded} duplicates excluded → "
+            f"{self.quality_excluded} failed SOP → {self.quarantined} quarantined → "
+            f"{self.unique_images} unique images"
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "records": self.records,
+            "duplicates_excluded": self.duplicates_excluded,
+            "quality_excluded": self.quality_excluded,
+            "quarantined": self.quarantined,
+            "unique_images": self.unique_images,
+            "already_ingested": self.already_ingested,
+            "quality_warnings": self.quality_warnings,
+            "exact_duplicates": self.exact_duplicates,
+            "near_duplicates": self.near_duplicates,
+            "attached_to_metadata": self.attached_to_metadata,
+            "without_metadata": self.without_metadata,
+            "metadata_rows_without_file": self.metadata_rows_without_file,
+            "skipped_files": self.skipped_files,
+            "problems": [p.to_dict() for p in self.problems],
+        }
+
+
+# -- inputs -------------------------------------------------------------------------------
+def iter_files(paths: Sequence[str | Path], summary: IngestSummary) -> Iterator[str]:
+    """Files named, and image files in folders named (sorted; hidden files skipped)."""
+    for p in paths:
+        path = Path(p)
+        if path.is_file():
+            yield str(path)
+        elif path.is_dir():
+            for root, dirs, files in os.walk(path):
+                dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+                for name in sorted(files):
+                    if name.startswith("."):
+                        continue
+                    if Path(name).suffix.lower() in IMAGE_SUFFIXES:
+                        yield os.path.join(root, name)
+                    else:
+                        summary.skipped_files += 1
+        else:
+            raise IngestError(f"{p}: no such file or folder")
+
+
+@dataclass
+class MetadataRows:
+    """Metadata rows by the file they describe: ``filename`` column, else the id as file stem."""
+
+    by_name: dict[str, RowResult] = field(default_factory=dict)
+    by_stem: dict[str, RowResult] = field(default_factory=dict)
+    used: set[int] = field(default_factory=set)
+    report: TableReport | None = None
+
+    def match(self, name: str) -> RowResult | None:
+        row = self.by_name.get(name) or self.by_name.get(name.casefold())
+        if row is None:
+            row = self.by_stem.get(Path(name).stem) or self.by_stem.get(Path(name).stem.casefold())
+        if row is not None:
+            self.used.add(row.row)
+        return row
+
+    def unmatched(self) -> int:
+        rows = {r.row for r in self.by_name.values()} | {r.row for r in self.by_stem.values()}
+        return len(rows - self.used)
+
+
+def load_metadata(project: Project, path: str | Path, spec: MappingSpec) -> MetadataRows:
+    path = Path(path)
+    report = TableReport(file=path.name, mapping=spec.name)
+    rows = MetadataRows(report=report)
+    file_key = project.keys.filename(path.name)
+    try:
+        table = open_table(path)
+    except TableError as exc:
+        raise IngestError(str(exc.problem)) from None
+    identifier_columns = {
+        c for t in ("patient_id", "lesion_id", "filename") for c in spec.columns.get(t, [])
+    }
+    with project.db.session() as s:
+        for result in translate_table(table, spec, project.protocol.taxonomy(), report):
+            if not result.ok:
+                report.quarantined += _quarantine_row(s, result, spec, file_key, identifier_columns)
+            if result.filename:
+                name = Path(result.filename).name
+                rows.by_name.setdefault(name, result)
+                rows.by_name.setdefault(name.casefold(), result)
+            if result.source_id:
+                rows.by_stem.setdefault(result.source_id, result)
+                rows.by_stem.setdefault(result.source_id.casefold(), result)
+    if report.rows and not report.valid_rows and report.errors:
+        first = report.errors[0]
+        raise IngestError(f"no valid row in {path.name}; first problem: {first}")
+    return rows
+
+
+# -- the run --------------------------------------------------------------------------------
+@contextlib.contextmanager
+def _exclusive(project: Project) -> Iterator[None]:
+    """One ingest per project at a time (it may then clean the store's temporary files)."""
+    fh = open(project.root / LOCK_FILE, "a+")  # noqa: SIM115 - held for the whole run
+    try:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise IngestError(
+                "another ingest is running on this project; wait for it to finish"
+            ) from None
+        yield
+    finally:
+        fh.close()
+
+
+def _crashed(path: str) -> Prepared:
+    return Prepared(
+        path=path,
+        name=os.path.basename(path),
+        problem=("the decoder crashed on this file (worker process died)", "decoder_crash"),
+    )
+
+
+def ingest_paths(
+    project: Project,
+    paths: Sequence[str | Path],
+    *,
+    metadata: str | Path | None = None,
+    mapping: MappingSpec | None = None,
+    workers: int | None = None,
+    dask: str | None = None,
+    actor: str = "dermset-ingest",
+    site: str = "",
+    progress: ProgressFn | None = None,
+    resolve: bool = True,
+) -> IngestSummary:
+    """Bring image files into the registry; see the module docstring. Safe to re-run."""
+    if metadata is not None and mapping is None:
+        raise IngestError("--metadata needs --mapping (isic, ham10000, … or a .toml file)")
+    summary = IngestSummary()
+    with _exclusive(project):
+        recover(project.db, project.store)
+        if project.store.is_local:
+            project.store.clean_tmp()
+        files = list(iter_files(paths, summary))
+        rows = load_metadata(project, metadata, mapping) if metadata and mapping else None
+        run = _Run(project, summary, rows, actor, site, mapping.name if mapping else "files")
+        todo = run.skip_known(files)
+        done = len(files) - len(todo)
+        if progress:
+            progress(done, len(files))
+        executor = make_executor(workers, dask, _crashed)
+        summary.workers, summary.executor = executor.workers, executor.name
+        with executor:
+            group: list[Prepared] = []
+            for prepared in executor.map(prepare, todo):
+                group.append(prepared)
+                if len(group) >= GROUP:
+                    run.record(group)
+                    done += len(group)
+                    group = []
+                    if progress:
+                        progress(done, len(files))
+            if group:
+                run.record(group)
+                done += len(group)
+                if progress:
+                    progress(done, len(files))
+        if resolve:
+            run.resolve_duplicates()
+        run.finish()
+        if rows is not None:
+            summary.metadata_rows_without_file = rows.unmatched()
+    return summary
+
+
+@dataclass
+class _Plan:
+    """What to do with one prepared file, decided before anything is written."""
+
+    prep: Prepared
+    action: str  # write | same | quarantine
+    row: RowResult | None = None
+    existing: Image | None = None
+    stores: bool = False  # its file goes to the store (not an exact duplicate)
+    message: str = ""
+    rule: str = ""
+
+
+class _Run:
+    """The state of one ingest run (the main process's side)."""
+
+    def __init__(
+        self,
+        project: Project,
+        summary: IngestSummary,
+        rows: MetadataRows | None,
+        actor: str,
+        site: str,
+        source: str,
+    ):
+        self.p, self.summary, self.rows = project, summary, rows
+        self.actor, self.site, self.source = actor, site, source
+        self.keys = project.keys
+        self.sop = project.protocol.sop
+        #: image pk of every file of this invocation (None: quarantined)
+        self.outcomes: list[int | None] = []
+
+    # -- resume ---------------------------------------------------------------------------
+    def _content_key(self, source_sha256: str) -> str:
+        return self.keys.mac("source-file", source_sha256)
+
+    def skip_known(self, files: list[str]) -> list[str]:
+        """The files the ledger has not seen (a name match is confirmed by the content hash)."""
+        todo: list[str] = []
+        for start in range(0, len(files), 500):
+            chunk = files[start : start + 500]
+            names = {f: self.keys.filename(os.path.basename(f)) for f in chunk}
+            with self.p.db.read() as s:
+                seen: dict[str, dict[str, tuple[str, int | None]]] = {}
+                for name_key, content_key, outcome, image_pk in s.execute(
+                    select(
+                        IngestFile.filename_hmac,
+                        IngestFile.content_hmac,
+                        IngestFile.outcome,
+                        IngestFile.image_id,
+                    ).where(IngestFile.filename_hmac.in_(set(names.values())))
+                ):
+                    seen.setdefault(name_key, {})[content_key] = (outcome, image_pk)
+            for f in chunk:
+                known = seen.get(names[f])
+                if known:
+                    try:
+                        with open(f, "rb") as fh:
+                            digest = hashlib.file_digest(fh, "sha256").hexdigest()
+                    except OSError:
+                        digest = ""
+                    hit = known.get(self._content_key(digest))
+                    if hit is not None:
+                        self.summary.already_ingested += 1
+                        self.outcomes.append(hit[1])
+                        if hit[0] == "quarantined":
+                            self.summary.quarantined += 1
+                        continue
+                todo.append(f)
+        return todo
+
+    # -- recording --------------------------------------------------------------------------
+    def _quarantine(self, s, prep: Prepared, message: str, rule: str, *, row: int | None = None):
+        shown = Problem(message, rule=rule, file=prep.name, row=row)
+        self.summary.problems.append(shown)
+        self.summary.quarantined += 1
+        # the stored reason must not carry the file's name
+        quarantine.add(
+            s,
+            kind="image",
+            source_hmac=self.keys.filename(prep.name),
+            problem=replace(shown, file=None),
+            details={"rule": rule},
+        )
+        if prep.source_sha256:
+            s.execute(
+                insert(IngestFile),
+                [
+                    {
+                        "filename_hmac": self.keys.filename(prep.name),
+                        "content_hmac": self._content_key(prep.source_sha256),
+                        "outcome": "quarantined",
+                        "image_id": None,
+                        "dedup_done": True,
+                    }
+                ],
+            )
+        self.outcomes.append(None)
+
+    def record(self, group: list[Prepared]) -> None:
+        """Quarantine, store and record one group (decisions first, so no file is orphaned)."""
+        with self.p.db.session() as s:
+            for prep in group:
+                if not prep.ok:
+                    assert prep.problem is not None
+                    self._quarantine(s, prep, *prep.problem)
+        good = [p for p in group if p.ok]
+        if not good:
+            return
+        with self.p.db.read() as s:
+            plans = self._plan(s, good)
+            have = set(
+                s.execute(
+                    select(Image.sha256).where(Image.sha256.in_({p.sha256 for p in good}))
+                ).scalars()
+            )
+        to_store = {
+            plan.prep.sha256: plan.prep
+            for plan in plans
+            if plan.action == "write" and plan.stores and plan.prep.sha256 not in have
+        }
+        new_keys = sorted(to_store)
+        # 1. intents for the files this group will add to the store
+        if new_keys:
+            with self.p.db.session() as s:
+                s.execute(insert(IngestPending), [{"sha256": k} for k in new_keys])
+        # 2. the files
+        for key in new_keys:
+            data = to_store[key].data
+            assert data is not None
+            self.p.store.put(data)
+        # 3. the records, and the intents cleared, in one transaction
+        with self.p.db.session() as s:
+            if not self.p.db.is_sqlite:  # one writer at a time numbers new images
+                s.execute(text("LOCK TABLE image IN SHARE ROW EXCLUSIVE MODE"))
+            writer = RecordWriter(self.p, s, actor=self.actor, source=self.source, site=self.site)
+            first: dict[str, Image] = {}
+            for plan in plans:
+                prep = plan.prep
+                if plan.action == "quarantine":
+                    self._quarantine(s, prep, plan.message, plan.rule, row=plan.row.row)
+                elif plan.action == "same":
+                    assert plan.existing is not None
+                    self._ledger(s, prep, plan.existing.id, "stored", dedup_done=True)
+                    self.summary.already_ingested += 1
+                    self.outcomes.append(plan.existing.id)
+                else:
+                    original = first.get(prep.pixel_sha256) or self._original(s, prep)
+                    existing = s.get(Image, plan.existing.id) if plan.existing else None
+                    pk = self._write_one(s, writer, prep, plan.row, existing, original)
+                    if original is None:
+                        first[prep.pixel_sha256] = s.get(Image, pk)
+                prep.data = None  # memory stays flat
+            if new_keys:
+                s.execute(delete(IngestPending).where(IngestPending.sha256.in_(new_keys)))
+
+    def _original(self, s, prep: Prepared) -> Image | None:
+        """The first recorded image with the same decoded pixels (following duplicate_of)."""
+        img = s.execute(
+            select(Image)
+            .where(Image.pixel_sha256 == prep.pixel_sha256, Image.sha256.is_not(None))
+            .order_by(Image.id)
+            .limit(1)
+        ).scalar_one_or_none()
+        if img is not None and img.duplicate_of is not None:
+            img = s.get(Image, img.duplicate_of) or img
+        return img
+
+    def _plan(self, s, good: list[Prepared]) -> list[_Plan]:
+        known = set(
+            s.execute(
+                select(Image.pixel_sha256).where(
+                    Image.pixel_sha256.in_({p.pixel_sha256 for p in good}),
+                    Image.sha256.is_not(None),
+                )
+            ).scalars()
+        )
+        plans: list[_Plan] = []
+        for prep in good:
+            row = self.rows.match(prep.name) if self.rows else None
+            if row is not None and not row.ok:
+                errors = "; ".join(p.message for p in row.problems if p.severity == "error")
+                plans.append(
+                    _Plan(
+                        prep,
+                        "quarantine",
+                        row,
+                        message=(f"its metadata row {row.row} is invalid: {errors}"),
+                        rule="invalid_metadata",
+                    )
+                )
+                continue
+            existing = None
+            if row is not None and row.source_id is not None:
+                existing = s.execute(
+                    select(Image).where(Image.source_id == row.source_id)
+                ).scalar_one_or_none()
+            if existing is not None and existing.sha256 is not None:
+                if existing.pixel_sha256 == prep.pixel_sha256:
+                    plans.append(_Plan(prep, "same", row, existing))
+                else:
+                    plans.append(
+                        _Plan(
+                            prep,
+                            "quarantine",
+                            row,
+                            message=(
+                                f"metadata row {row.row} (id {row.source_id}) already has a "
+                                f"different image ({existing.image_id}); withdraw that one first "
+                                "to replace it"
+                            ),
+                            rule="source_id_conflict",
+                        )
+                    )
+                continue
+            stores = prep.pixel_sha256 not in known
+            known.add(prep.pixel_sha256)
+            plans.append(_Plan(prep, "write", row, existing, stores=stores))
+        return plans
+
+    def _write_one(
+        self,
+        s,
+        writer: RecordWriter,
+        prep: Prepared,
+        row: RowResult | None,
+        existing: Image | None,
+        original: Image | None,
+    ) -> int:
+        assert prep.measurements is not None
+        results, verdict, score = judge(prep.measurements, self.sop)
+        status = "active"
+        if original is not None:
+            status = "duplicate"
+        elif verdict == "fail" and self.sop.exclude_on_fail:
+            status = "sop_failed"
+        file_columns: dict[str, Any] = {
+            "sha256": original.sha256 if original is not None else prep.sha256,
+            "pixel_sha256": prep.pixel_sha256,
+            "filename_hmac": self.keys.filename(prep.name),
+            "media_type": prep.media_type,
+            "width": prep.width,
+            "height": prep.height,
+            "n_bytes": len(prep.data) if prep.data else None,
+            "quality_verdict": verdict,
+            "quality_score": score,
+        }
+        if prep.data is None:
+            file_columns.pop("n_bytes")
+        item = self._input(prep, row)
+        if existing is not None:  # a metadata record waiting for its file
+            outcome = writer.write([item])[0]
+            self._attach(s, existing, file_columns, status, original)
+            pk = existing.id
+            self.summary.attached_to_metadata += 1
+            kind = "attached"
+        else:
+            item.image_columns = {
+                **file_columns,
+                "status": status,
+                "duplicate_of": original.id if original is not None else None,
+            }
+            outcome = writer.write([item])[0]
+            pk = outcome.image_pk
+            kind = "duplicate" if original is not None else "stored"
+        if row is None:
+            self.summary.without_metadata += 1
+        s.execute(
+            update(Acquisition)
+            .where(Acquisition.image_id == pk)
+            .values(orientation=prep.orientation)
+        )
+        s.execute(
+            insert(QualityCheck),
+            [
+                {
+                    "image_id": pk,
+                    "check": r.check,
+                    "value": r.value,
+                    "verdict": r.verdict,
+                    "scale": SCALES.get(r.check, ""),
+                    "note": r.note or None,
+                }
+                for r in results
+            ],
+        )
+        if original is None:
+            if prep.fingerprint is not None:
+                _store_fingerprint(s, pk, prep.fingerprint)
+        else:
+            self.summary.exact_duplicates += 1
+        self._ledger(s, prep, pk, kind, dedup_done=original is not None)
+        self.outcomes.append(pk)
+        return pk
+
+    def _input(self, prep: Prepared, row: RowResult | None) -> ImageInput:
+        defaults = {
+            "image_type": self.sop.image_type,
+            "dermoscopic_type": self.sop.dermoscopic_type,
+            "acquisition_device": prep.device,
+        }
+        if row is None:
+            record = ImageRecord.model_validate({k: v for k, v in defaults.items() if v})
+            item = ImageInput(record=record, lesion_local=f"file:{prep.pixel_sha256}")
+        else:
+            assert row.record is not None
+            fill = {k: v for k, v in defaults.items() if v and getattr(row.record, k) is None}
+            record = row.record.model_copy(update=fill) if fill else row.record
+            item = ImageInput(
+                record=record,
+                source_id=row.source_id,
+                patient_local=row.patient_local,
+                lesion_local=row.lesion_local,
+                diagnosis_isic=row.diagnosis_isic,
+            )
+        if prep.capture_day is not None and item.record.acquisition_day is None:
+            day = prep.capture_day
+            if item.patient_local is None:  # no patient to shift by: shift by the lesion
+                local = item.lesion_local or f"image:{item.source_id}"
+                pseudo = self.keys.lesion_pseudonym(local, self.site)
+                day += self.keys.day_shift(pseudo, self.p.protocol.privacy.date_shift_days)
+            item.raw_acquisition_day = day
+        return item
+
+    def _attach(
+        self, s, img: Image, columns: dict[str, Any], status: str, original: Image | None
+    ) -> None:
+        changes: dict[str, tuple[Any, Any]] = {}
+        for k, v in {**columns, "status": status}.items():
+            if getattr(img, k) != v:
+                if k not in ("sha256", "pixel_sha256", "filename_hmac"):
+                    changes[k] = (getattr(img, k), v)
+                setattr(img, k, v)
+        if original is not None:
+            img.duplicate_of = original.id
+            changes["duplicate_of"] = (None, original.image_id)
+        self.p.audit.record(
+            s,
+            actor=self.actor,
+            entity="image",
+            key=img.image_id,
+            action="attach_file",
+            changes=changes,
+        )
+
+    def _ledger(self, s, prep: Prepared, pk: int, outcome: str, *, dedup_done: bool) -> None:
+        assert prep.source_sha256 is not None
+        s.execute(
+            insert(IngestFile),
+            [
+                {
+                    "filename_hmac": self.keys.filename(prep.name),
+                    "content_hmac": self._content_key(prep.source_sha256),
+                    "outcome": outcome,
+                    "image_id": pk,
+                    "dedup_done": dedup_done,
+                }
+            ],
+        )
+
+    # -- after the records ----------------------------------------------------------------
+    def resolve_duplicates(self) -> None:
+        try:
+            from dermset.ingest import dedup
+        except ImportError:
+            return
+        with self.p.db.read() as s:
+            waiting = list(
+                s.execute(
+                    select(IngestFile.image_id)
+                    .where(IngestFile.dedup_done.is_(False), IngestFile.image_id.is_not(None))
+                    .order_by(IngestFile.image_id)
+                ).scalars()
+            )
+        for start in range(0, len(waiting), DEDUP_CHUNK):
+            chunk = waiting[start : start + DEDUP_CHUNK]
+            report = dedup.resolve_duplicates(self.p, actor=self.actor, image_ids=chunk)
+            self.summary.duplicate_groups.extend(getattr(report, "groups", []))
+            with self.p.db.session() as s:
+                s.execute(
+                    update(IngestFile).where(IngestFile.image_id.in_(chunk)).values(dedup_done=True)
+                )
+
+    def finish(self) -> None:
+        """Count the run's files by the final status of their images."""
+        sm = self.summary
+        sm.records = len(self.outcomes)
+        pks = [pk for pk in self.outcomes if pk is not None]
+        statuses: dict[int, tuple[str, str, str | None]] = {}
+        with self.p.db.read() as s:
+            for start in range(0, len(pks), 1000):
+                chunk = pks[start : start + 1000]
+                for pk, image_id, status, verdict in s.execute(
+                    select(Image.id, Image.image_id, Image.status, Image.quality_verdict).where(
+                        Image.id.in_(chunk)
+                    )
+                ):
+                    statuses[pk] = (image_id, status, verdict)
+        for pk in pks:
+            image_id, status, verdict = statuses[pk]
+            sm.image_ids.append(image_id)
+            if status == "duplicate":
+                sm.duplicates_excluded += 1
+            elif status == "sop_failed":
+                sm.quality_excluded += 1
+            elif status == "active":
+                sm.unique_images += 1
+                if verdict == "warn":
+                    sm.quality_warnings += 1
+        sm.near_duplicates = max(0, sm.duplicates_excluded - sm.exact_duplicates)
+
+
+def _store_fingerprint(s, pk: int, fingerprint: Any) -> None:
+    from dermset.ingest import dedup
+
+    store = getattr(dedup, "store_fingerprint", None)
+    if store is not None:
+        store(s, pk, fingerprint)
