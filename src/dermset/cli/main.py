@@ -7,7 +7,15 @@ import sys
 
 import typer
 
-from dermset.cli import audit_cmd, backup_cmd, evaluate_cmd, labels_cmd, metadata_cmd, project_cmd
+from dermset.cli import (
+    audit_cmd,
+    backup_cmd,
+    evaluate_cmd,
+    ingest_cmd,
+    labels_cmd,
+    metadata_cmd,
+    project_cmd,
+)
 from dermset.cli.common import CliError, err_console
 
 app = typer.Typer(
@@ -25,6 +33,7 @@ app.add_typer(audit_cmd.app, name="audit")
 app.add_typer(labels_cmd.app, name="labels")
 backup_cmd.register(app)
 evaluate_cmd.register(app)
+ingest_cmd.register(app)
 
 
 def _known_errors() -> tuple[type[BaseException], ...]:

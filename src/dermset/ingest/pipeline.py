@@ -78,6 +78,8 @@ class IngestSummary:
     skipped_files: int = 0
     workers: int = 1
     executor: str = "inline"
+    #: images that failed each SOP check (an image can fail several)
+    sop_failures: dict[str, int] = field(default_factory=dict)
     problems: list[Problem] = field(default_factory=list)
     image_ids: list[str] = field(default_factory=list)
     duplicate_groups: list[Any] = field(default_factory=list)
@@ -104,6 +106,7 @@ class IngestSummary:
             "without_metadata": self.without_metadata,
             "metadata_rows_without_file": self.metadata_rows_without_file,
             "skipped_files": self.skipped_files,
+            "sop_failures": dict(sorted(self.sop_failures.items())),
             "problems": [p.to_dict() for p in self.problems],
         }
 
@@ -489,6 +492,9 @@ class _Run:
     ) -> int:
         assert prep.measurements is not None
         results, verdict, score = judge(prep.measurements, self.sop)
+        for r in results:
+            if r.verdict == "fail":
+                self.summary.sop_failures[r.check] = self.summary.sop_failures.get(r.check, 0) + 1
         status = "active"
         if original is not None:
             status = "duplicate"
