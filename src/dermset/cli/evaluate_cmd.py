@@ -166,6 +166,139 @@ def evaluate(
         console.print(f"report: {result['report']['html']}  data: {result['report']['json']}")
 
 
+def _show_shift(result: dict[str, Any]) -> None:
+    from dermset.report.analysis_html import fmt, pct, pvalue
+
+    a, b = result["a"]["name"], result["b"]["name"]
+    console.print(f"release   [bold]{a}[/] ({result['a']['images']} images)")
+    console.print(f"reference [bold]{b}[/] ({result['b']['images']} images)")
+    for note in result["notes"]:
+        console.print(f"[yellow]note:[/] {note}")
+    ls = result["label_shift"]
+    t = Table(title="Label shift (share of labelled images)", show_edge=False)
+    for col in ("category", "release", "reference", "difference"):
+        t.add_column(col, justify="left" if col == "category" else "right")
+    for c in ls["categories"]:
+        t.add_row(
+            f"{c['code']} {c['name']}",
+            pct(c["a_share"]),
+            pct(c["b_share"]),
+            f"{fmt(c['difference_pp'], 1)} pp",
+        )
+    console.print(t)
+    console.print(
+        f"total variation {fmt(ls['total_variation'])}, Cramér's V "
+        f"{fmt(ls['cramers_v'])}, p = {pvalue(ls['p_value'])} ({ls['test']})"
+    )
+    t = Table(title="Covariate shift", show_edge=False)
+    for col in ("field", "unit", "missing", "effect size", "p (Holm)"):
+        t.add_column(col, justify="left" if col in ("field", "unit") else "right")
+    for c in result["covariates"]:
+        if not c["comparable"]:
+            effect = "not recorded on both sides"
+        elif c["kind"] == "numeric":
+            effect = f"SMD {fmt(c['smd'], 2)}"
+        else:
+            effect = f"V {fmt(c['cramers_v'], 2)}, TVD {fmt(c['total_variation'], 2)}"
+        t.add_row(
+            c["title"],
+            c["unit"],
+            f"{pct(c['a_missing'], 0)} / {pct(c['b_missing'], 0)}",
+            effect,
+            pvalue(c.get("p_holm")),
+        )
+    console.print(t)
+    images = result.get("images")
+    if images:
+        t = Table(title="Image statistics", show_edge=False)
+        for col in ("statistic", "median", "SMD", "p (Holm)"):
+            t.add_column(col, justify="left" if col == "statistic" else "right")
+        for s in images["statistics"]:
+            t.add_row(
+                s["statistic"],
+                f"{fmt(s['a_median'], 2)} vs {fmt(s['b_median'], 2)}",
+                fmt(s["smd"], 2),
+                pvalue(s["p_holm"]),
+            )
+        console.print(t)
+        c = images["classifier_test"]
+        console.print(
+            f"classifier two-sample test: out-of-fold AUC {fmt(c['statistic'])}, "
+            f"p = {pvalue(c['p_value'])} ({c['permutations']} permutations)"
+        )
+    if result.get("embeddings"):
+        e = result["embeddings"]
+        console.print(f"embeddings: MMD² {fmt(e['statistic'], 5)}, p = {pvalue(e['p_value'])}")
+
+
+def shift(
+    release: Annotated[Path, typer.Argument(help="Release folder")],
+    reference: Annotated[
+        Path,
+        typer.Option(
+            help="Another release folder, or a metadata table (HAM10000, PAD-UFES-20, ISIC CSV)"
+        ),
+    ],
+    mapping: Annotated[
+        str | None, typer.Option(help="Mapping of a reference table (default: detected)")
+    ] = None,
+    embeddings: Annotated[
+        Path | None, typer.Option(help="Embeddings of the release's images (.npy / .npz)")
+    ] = None,
+    reference_embeddings: Annotated[
+        Path | None, typer.Option(help="Embeddings of the reference's images (.npy / .npz)")
+    ] = None,
+    images: Annotated[
+        bool, typer.Option("--images/--no-images", help="Compare image statistics")
+    ] = True,
+    permutations: Annotated[int, typer.Option(help="Permutations for the tests")] = 100,
+    seed: Annotated[int, typer.Option(help="Seed for permutations")] = 0,
+    workers: Annotated[int, typer.Option(help="Processes decoding images")] = 1,
+    out: OutOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Compare a release with another dataset: labels, covariates, images, embeddings."""
+    from dermset.analysis.shift import load_embeddings, load_side, side_from_release
+    from dermset.analysis.shift import shift as run_shift
+    from dermset.release.reader import load_release
+
+    if (embeddings is None) != (reference_embeddings is None):
+        raise CliError("give both --embeddings and --reference-embeddings, or neither")
+    try:
+        rel = load_release(release)
+        a = side_from_release(rel)
+        b = load_side(reference, mapping, rel.taxonomy)
+        pair = None
+        if embeddings is not None and reference_embeddings is not None:
+            pair = (load_embeddings(embeddings, a), load_embeddings(reference_embeddings, b))
+        result = run_shift(
+            a,
+            b,
+            images=images,
+            embeddings=pair,
+            permutations=permutations,
+            seed=seed,
+            workers=workers,
+        )
+    except (*_user_errors(), ValueError) as exc:
+        raise CliError(str(exc)) from None
+    if out is not None:
+        from dermset.report.shift_html import shift_report
+
+        report = shift_report(result)
+        written = report.write(out, "shift")
+        result = report.data
+        result["report"] = {k: str(v) for k, v in written.items()}
+    elif result.get("images"):
+        result["images"].pop("values", None)
+    if as_json:
+        print_json(result)
+        return
+    _show_shift(result)
+    if out is not None:
+        console.print(f"report: {result['report']['html']}  data: {result['report']['json']}")
+
+
 def baseline(
     release: Annotated[Path, typer.Argument(help="Release folder")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Predictions CSV to write")],
@@ -194,4 +327,5 @@ def baseline(
 
 def register(app: typer.Typer) -> None:
     app.command()(evaluate)
+    app.command()(shift)
     app.command()(baseline)

@@ -9,7 +9,7 @@ release with the file, row and column, never with a traceback.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -78,12 +78,30 @@ def read_text_table(path: Path) -> pd.DataFrame:
     return frame.mask(frame == "")
 
 
+def with_default_spellings(taxonomy: Taxonomy) -> Taxonomy:
+    """Give a release's categories the aliases and ISIC prefixes of the default category with
+    the same code, so "akiec" or "Seborrheic keratosis" resolve as they would in a project
+    (release.json lists code, name, ISIC term and malignancy only)."""
+    default = {c.code: c for c in Taxonomy.default().categories}
+    cats = []
+    for cat in taxonomy.categories:
+        base = default.get(cat.code)
+        if base is not None:
+            cat = replace(
+                cat,
+                aliases=cat.aliases or base.aliases,
+                isic_prefixes=cat.isic_prefixes or base.isic_prefixes,
+            )
+        cats.append(cat)
+    return Taxonomy(tuple(cats))
+
+
 def _taxonomy(info: dict[str, Any], file: str) -> Taxonomy:
     rows = info.get("taxonomy")
     if not rows:
         return Taxonomy.default()
     try:
-        return Taxonomy.from_dicts(rows)
+        return with_default_spellings(Taxonomy.from_dicts(rows))
     except (KeyError, ValueError, TypeError) as exc:
         raise ReleaseError(
             [Problem(f"taxonomy is malformed: {exc}", rule="taxonomy", file=file)]
