@@ -207,8 +207,8 @@ def status(project_dir: ProjectOpt = None, as_json: JsonOpt = False) -> None:
         f"stage 1  clinical annotations: {data['clinical_annotated']} of {data['images']} images"
     )
     console.print(
-        f"stage 2  {data['assigned_images']} images assigned ({n} reviewers each), "
-        f"{data['unassigned_images']} not yet; {data['reviews_submitted']} reviews submitted, "
+        f"stage 2  {data['assigned_images']} images with reviewers assigned ({n} per image), "
+        f"{data['unassigned_images']} without; {data['reviews_submitted']} reviews submitted, "
         f"{data['open_reviews']} open; consensus {data['consensus']}, adjudicated "
         f"{data['adjudicated']}, waiting for adjudication {data['open_adjudications']}"
     )
@@ -263,7 +263,8 @@ def agreement(
         return
     level = round(data["confidence_level"] * 100)
     console.print(
-        f"Agreement of {len(data['reviewers'])} reviewers on {data['n_images']} images "
+        f"Agreement of {len(data['reviewers'])} reviewers on {data['n_images']} "
+        f"image{'s' if data['n_images'] != 1 else ''} "
         f"({data['raters_per_image']} reviews each; {level}% bootstrap intervals over images, "
         f"{data['n_bootstrap']} resamples)"
     )
@@ -293,6 +294,8 @@ def agreement(
         name = taxonomy[code].name if code in taxonomy.codes else ""
         t.add_row(code, name, str(v["ratings"]), _num(v["kappa"]), _num(v["specific_agreement"]))
     console.print(t)
+    if not (data["reviewer_vs_consensus"] or data["reviewer_vs_histopathology"]):
+        return
     t = Table(title="Each reviewer against the reference", show_edge=False)
     for c in ("reviewer", "reference", "images", "accuracy", "kappa", f"{level}% CI"):
         t.add_column(c)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import difflib
+
 from dermset.model.taxonomy import Taxonomy, UnknownDiagnosis
 from dermset.verification.errors import VerificationError
 
@@ -11,7 +13,12 @@ def resolve(taxonomy: Taxonomy, term: str | None, field: str = "diagnosis") -> s
     try:
         return taxonomy.resolve(term or "").code
     except UnknownDiagnosis as exc:
-        raise VerificationError(str(exc), rule="unknown_diagnosis", field=field) from None
+        message = str(exc)
+        names = {t for c in taxonomy.categories for t in (c.code, c.name, *c.aliases)}
+        close = difflib.get_close_matches((term or "").strip(), sorted(names), n=1, cutoff=0.75)
+        if close:
+            message += f" — did you mean {close[0]!r}?"
+        raise VerificationError(message, rule="unknown_diagnosis", field=field) from None
 
 
 def isic_term(taxonomy: Taxonomy, term: str) -> str:
