@@ -10,6 +10,7 @@ import typer
 from dermset.cli import (
     audit_cmd,
     backup_cmd,
+    demo_cmd,
     evaluate_cmd,
     ingest_cmd,
     labels_cmd,
@@ -34,6 +35,7 @@ app.add_typer(labels_cmd.app, name="labels")
 backup_cmd.register(app)
 evaluate_cmd.register(app)
 ingest_cmd.register(app)
+demo_cmd.register(app)
 
 
 def _known_errors() -> tuple[type[BaseException], ...]:
