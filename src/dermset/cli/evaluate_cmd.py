@@ -299,6 +299,78 @@ def shift(
         console.print(f"report: {result['report']['html']}  data: {result['report']['json']}")
 
 
+def interpret(
+    release: Annotated[Path, typer.Argument(help="Release folder")],
+    saliency_dir: Annotated[
+        Path, typer.Argument(help="Saliency maps named <isic_id>.npy or <isic_id>.png")
+    ],
+    structure_masks: Annotated[
+        Path | None,
+        typer.Option(help="Structure masks: <isic_id>_attribute_<name>.png (ISIC 2018 task 2)"),
+    ] = None,
+    tolerance: Annotated[int, typer.Option(help="Pointing-game tolerance in pixels")] = 15,
+    replicates: Annotated[int, typer.Option("--bootstrap", help="Bootstrap replicates")] = 1000,
+    seed: Annotated[int, typer.Option(help="Bootstrap seed")] = 0,
+    out: OutOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Agreement of saliency maps with lesion masks and annotated structures."""
+    from dermset.analysis.interpret import SaliencyError
+    from dermset.analysis.interpret import interpret as run_interpret
+    from dermset.release.reader import load_release
+
+    try:
+        rel = load_release(release)
+        result = run_interpret(
+            rel,
+            saliency_dir,
+            structure_mask_dir=structure_masks,
+            tolerance=tolerance,
+            replicates=replicates,
+            seed=seed,
+        )
+    except (*_user_errors(), SaliencyError) as exc:
+        raise CliError(str(exc)) from None
+    if out is not None:
+        from dermset.report.interpret_html import interpret_report
+
+        written = interpret_report(result, rel, saliency_dir).write(out, "interpret")
+        result["report"] = {k: str(v) for k, v in written.items()}
+    if as_json:
+        print_json(result)
+        return
+    console.print(
+        f"[bold]{result['release']}[/]: {result['images_scored']} of "
+        f"{result['images_in_release']} images have a saliency map "
+        f"({', '.join(f'{v} {k}' for k, v in result['lesion_regions'].items())} "
+        "lesion regions)"
+    )
+    for p in result["problems"][:10]:
+        console.print(f"[yellow]{p['file']}[/]: {p['message']}")
+    for title, groups in (
+        ("All images", [result["overall"]]),
+        ("By structure (annotated present)", result["by_structure"]),
+        ("By category", result["by_category"]),
+    ):
+        if not groups:
+            continue
+        t = Table(title=title, show_edge=False)
+        for col in ("group", "images", "mass in lesion", "lesion area", "IoU", "pointing"):
+            t.add_column(col, justify="left" if col == "group" else "right", no_wrap=True)
+        for g in groups:
+            t.add_row(
+                g["group"],
+                str(g["images"]),
+                _interval(g["mass_inside"], 2),
+                _interval({"value": g["area"]["value"]}, 2),
+                _interval({"value": g["iou"]["value"]}, 2),
+                _interval({"value": g["pointing"]["value"]}, 2),
+            )
+        console.print(t)
+    if out is not None:
+        console.print(f"report: {result['report']['html']}  data: {result['report']['json']}")
+
+
 def baseline(
     release: Annotated[Path, typer.Argument(help="Release folder")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Predictions CSV to write")],
@@ -328,4 +400,5 @@ def baseline(
 def register(app: typer.Typer) -> None:
     app.command()(evaluate)
     app.command()(shift)
+    app.command()(interpret)
     app.command()(baseline)
