@@ -268,7 +268,7 @@ class _Plan:
     prep: Prepared
     action: str  # write | same | quarantine
     row: RowResult | None = None
-    existing: Image | None = None
+    existing: int | None = None  # pk of the record this file belongs to
     stores: bool = False  # its file goes to the store (not an exact duplicate)
     message: str = ""
     rule: str = ""
@@ -404,12 +404,12 @@ class _Run:
                     self._quarantine(s, prep, plan.message, plan.rule, row=plan.row.row)
                 elif plan.action == "same":
                     assert plan.existing is not None
-                    self._ledger(s, prep, plan.existing.id, "stored", dedup_done=True)
+                    self._ledger(s, prep, plan.existing, "stored", dedup_done=True)
                     self.summary.already_ingested += 1
-                    self.outcomes.append(plan.existing.id)
+                    self.outcomes.append(plan.existing)
                 else:
                     original = first.get(prep.pixel_sha256) or self._original(s, prep)
-                    existing = s.get(Image, plan.existing.id) if plan.existing else None
+                    existing = s.get(Image, plan.existing) if plan.existing else None
                     pk = self._write_one(s, writer, prep, plan.row, existing, original)
                     if original is None:
                         first[prep.pixel_sha256] = s.get(Image, pk)
@@ -460,7 +460,7 @@ class _Run:
                 ).scalar_one_or_none()
             if existing is not None and existing.sha256 is not None:
                 if existing.pixel_sha256 == prep.pixel_sha256:
-                    plans.append(_Plan(prep, "same", row, existing))
+                    plans.append(_Plan(prep, "same", row, existing.id))
                 else:
                     plans.append(
                         _Plan(
@@ -478,7 +478,9 @@ class _Run:
                 continue
             stores = prep.pixel_sha256 not in known
             known.add(prep.pixel_sha256)
-            plans.append(_Plan(prep, "write", row, existing, stores=stores))
+            plans.append(
+                _Plan(prep, "write", row, existing.id if existing else None, stores=stores)
+            )
         return plans
 
     def _write_one(
