@@ -88,10 +88,10 @@ class Capture:
     hair_colour: str = "dark"
 
 
-@dataclass
-class Rendered:
-    image: Image.Image  # RGB
-    mask: Image.Image  # L, 255 = lesion
+@dataclass(frozen=True)
+class Geometry:
+    """Where the field of view and the lesion are in an image, in pixels (ground truth)."""
+
     field_centre: tuple[float, float]
     field_radius: float
     lesion_centre: tuple[float, float]
@@ -104,6 +104,33 @@ class Rendered:
         dx = self.lesion_centre[0] - self.field_centre[0]
         dy = self.lesion_centre[1] - self.field_centre[1]
         return float(np.hypot(dx, dy) / self.field_radius)
+
+    def mapped(self, point, scale: float = 1.0) -> Geometry:
+        """The geometry after an image transform: *point* maps a pixel position."""
+        return Geometry(
+            point(self.field_centre),
+            self.field_radius * scale,
+            point(self.lesion_centre),
+            self.lesion_radius * scale,
+            self.px_per_mm * scale,
+        )
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "field_centre": [round(v, 1) for v in self.field_centre],
+            "field_radius_px": round(self.field_radius, 1),
+            "lesion_centre": [round(v, 1) for v in self.lesion_centre],
+            "lesion_radius_px": round(self.lesion_radius, 1),
+            "lesion_offset": round(self.lesion_offset, 3),
+            "px_per_mm": round(self.px_per_mm, 2),
+        }
+
+
+@dataclass
+class Rendered:
+    image: Image.Image  # RGB
+    mask: Image.Image  # L, 255 = lesion
+    geometry: Geometry
 
 
 # The image is held planar (3, H, W) in float32: multiplying a plane by an (H, W) map is several
@@ -286,4 +313,5 @@ def render_capture(design: LesionDesign, diameter_mm: float, cap: Capture) -> Re
     lesion_rng = np.random.default_rng(rng.integers(1 << 31))
     mask, centre = _place_lesion(img, design, lesion_rng, centre, radius, px_per_mm, cap.rotation)
     _optics(img, rng, cap, fc, fr, px_per_mm)
-    return Rendered(_to_image(img, rng), Image.fromarray(mask), fc, fr, centre, radius, px_per_mm)
+    geometry = Geometry(fc, fr, centre, radius, px_per_mm)
+    return Rendered(_to_image(img, rng), Image.fromarray(mask), geometry)

@@ -30,7 +30,7 @@ import numpy as np
 from PIL import Image, ImageEnhance, ImageFilter
 
 from dermset.synthetic.cohort import Lesion, Shot
-from dermset.synthetic.images import DEVICES, Device
+from dermset.synthetic.images import DEVICES, Device, Geometry
 
 EXACT_KINDS = ("byte_copy", "png_resave")
 NEAR_KINDS = (
@@ -196,7 +196,11 @@ def luminance_in_field(img: Image.Image, centre, radius) -> float:
 def apply_defect(
     img: Image.Image, kind: str, centre: tuple[float, float], radius: float
 ) -> tuple[Image.Image, dict[str, Any]]:
-    """Spoil a photograph the way the SOP check *kind* catches (off-centre is a pose, not here)."""
+    """Spoil a photograph the way the SOP check *kind* catches (off-centre is a pose, not here).
+
+    Exposure plants are pushed to a measured mean luminance inside the field (0.07 and ≥ 0.93)
+    well beyond the default fail limits (0.15 and 0.9), so they fail under any sane metric.
+    """
     w, h = img.size
     if kind == "blurred":
         r = max(2.0, 0.008 * w)
@@ -222,7 +226,7 @@ def apply_defect(
     if kind == "low_resolution":
         f = min(0.4, float(np.sqrt(MIN_LOW_RES_MP * 1e6 / (w * h))))
         size = (max(16, round(w * f)), max(12, round(h * f)))
-        return img.resize(size, Image.Resampling.LANCZOS), {"scale": round(f, 3)}
+        return img.resize(size, Image.Resampling.LANCZOS), {"scale": round(f, 3), "size": size}
     return img, {}
 
 
@@ -238,7 +242,7 @@ def near_duplicate(
         return (
             img.resize(size, Image.Resampling.LANCZOS),
             mask.resize(size, Image.Resampling.NEAREST),
-            {"scale": 0.6},
+            {"scale": 0.6, "size": size},
         )
     if kind == "cropped":
         f = float(rng.uniform(0.8, 0.88))
@@ -272,6 +276,34 @@ def near_duplicate(
             {"degrees": round(deg, 2)},
         )
     raise ValueError(f"unknown near-duplicate kind {kind!r}")
+
+
+def moved_geometry(g: Geometry, kind: str, params: dict[str, Any], size: tuple[int, int]):
+    """Where field and lesion are after a near-duplicate edit or a downscale of a w×h image."""
+    w, h = size
+    if kind in ("resized", "low_resolution"):
+        f = params["scale"]
+        fx, fy = params.get("size", (w * f, h * f))
+        sx, sy = fx / w, fy / h
+        return g.mapped(lambda p: (p[0] * sx, p[1] * sy), (sx + sy) / 2)
+    if kind == "cropped":
+        x0, y0 = params["box"][:2]
+        return g.mapped(lambda p: (p[0] - x0, p[1] - y0))
+    if kind == "rotated_90":  # counter-clockwise: the top row becomes the left column
+        return g.mapped(lambda p: (p[1], w - p[0]))
+    if kind == "flipped":
+        return g.mapped(lambda p: (w - p[0], p[1]))
+    if kind == "rotated_small":  # counter-clockwise about the image centre
+        t = np.deg2rad(params["degrees"])
+        c, s = np.cos(t), np.sin(t)
+        cx, cy = w / 2, h / 2
+        return g.mapped(
+            lambda p: (
+                float(cx + (p[0] - cx) * c + (p[1] - cy) * s),
+                float(cy - (p[0] - cx) * s + (p[1] - cy) * c),
+            )
+        )
+    return g
 
 
 def bad_file_bytes(kind: str, jpeg: bytes) -> bytes:

@@ -171,23 +171,21 @@ def _produce(job: _Job) -> list[tuple[str, bytes, dict[str, Any]]]:
     les = job.lesion
     design = design_lesion(les.diagnosis, np.random.default_rng(les.seed))
     r = render_capture(design, les.clin_size_long_diam_mm, _capture(job, shot))
-    img, mask = r.image, r.mask
-    facts: dict[str, Any] = {
-        "lesion_offset": round(r.lesion_offset, 3),
-        "px_per_mm": round(r.px_per_mm, 2),
-        "lesion_radius_px": round(r.lesion_radius, 1),
-        "field_centre": [round(v, 1) for v in r.field_centre],
-        "field_radius_px": round(r.field_radius, 1),
-    }
+    img, mask, geometry = r.image, r.mask, r.geometry
+    facts: dict[str, Any] = {}
     out: list[tuple[str, bytes, dict[str, Any]]] = []
     if shot.role == "bad_file":
         data = pl.bad_file_bytes("truncated_jpeg", pl.encode(img, "jpeg"))
         return [(shot.image, data, {"mask": None, "bytes_kept": len(data)})]
     if shot.role == "sop_failure":
-        img, params = pl.apply_defect(img, str(shot.kind), r.field_centre, r.field_radius)
+        size = img.size
+        img, params = pl.apply_defect(
+            img, str(shot.kind), geometry.field_centre, geometry.field_radius
+        )
         facts.update(params)
         if shot.kind == "low_resolution":
             mask = mask.resize(img.size, Image.Resampling.NEAREST)
+            geometry = pl.moved_geometry(geometry, "low_resolution", params, size)
     exif = None
     fmt = shot.format
     if shot.role == "privacy_bait" and shot.kind in ("exif_identifiers", "exif_and_name"):
@@ -205,6 +203,7 @@ def _produce(job: _Job) -> list[tuple[str, bytes, dict[str, Any]]]:
         facts["heic_unavailable"] = True
     else:
         data = pl.encode(img, fmt, exif=exif)
+    facts.update(geometry.to_dict())
     facts.update({"mask": _mask_bytes(mask), "width": img.size[0], "height": img.size[1]})
     out.append((shot.image, data, facts))
     decoded = Image.open(io.BytesIO(data)).convert("RGB") if fmt == "jpeg" else img
@@ -218,7 +217,8 @@ def _produce(job: _Job) -> list[tuple[str, bytes, dict[str, Any]]]:
             continue
         dimg, dmask, params = pl.near_duplicate(decoded, mask, str(copy.kind), rng)
         quality = params.get("quality", 90)
-        cfacts = {**facts, **params, "mask": _mask_bytes(dmask)}
+        moved = pl.moved_geometry(geometry, str(copy.kind), params, decoded.size)
+        cfacts = {**facts, **params, **moved.to_dict(), "mask": _mask_bytes(dmask)}
         cfacts.update({"width": dimg.size[0], "height": dimg.size[1]})
         out.append((copy.image, pl.encode(dimg, "jpeg", quality=quality), cfacts))
     return out
@@ -289,7 +289,7 @@ def generate_cohort(
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    return manifest
+    return CohortManifest.load(out)  # exactly what truth.json says, JSON types and all
 
 
 def _write(plan: CohortPlan, root: Path, workers: int) -> dict[str, dict[str, Any]]:
