@@ -397,3 +397,30 @@ def test_imported_stages_are_kept_until_the_workflow_is_stronger(project, shared
     for t, i in by_type.items():
         got = _image(project, i)
         assert (got["diagnosis"], got["verification_stage"]) == ("DF", "histopathology"), t
+
+
+def test_reimporting_the_metadata_table_keeps_the_workflow_label(project):
+    from dermset.registry.verification_tables import SourceLabel
+
+    rows = [
+        {
+            "isic_id": "S1",
+            "lesion_id": "L1",
+            "age_approx": 40,
+            "diagnosis": "nevus",
+            "diagnosis_confirm_type": "single contributor clinical assessment",
+        }
+    ]
+    ids = make_images(project, rows)
+    with project.db.session() as s:
+        assign_reviewers(s, project, PANEL, actor="curator")
+    _reviews(project, ids["S1"], ["BKL", "BKL", "NV"])
+    assert _image(project, ids["S1"])["verification_stage"] == "consensus"
+    make_images(project, rows)  # the same table again: nothing changes
+    assert _image(project, ids["S1"])["diagnosis"] == "BKL"
+    rows[0]["diagnosis"] = "dermatofibroma"  # the source restates its label
+    make_images(project, rows)
+    assert _image(project, ids["S1"])["diagnosis"] == "BKL"
+    with project.db.read() as s:
+        assert s.execute(select(SourceLabel.diagnosis)).scalar() == "DF"
+        assert _count(s, AuditEvent, AuditEvent.entity == "source_label") == 1

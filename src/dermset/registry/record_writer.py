@@ -20,6 +20,7 @@ from dermset.model.record import ImageRecord
 from dermset.registry.audit import diff
 from dermset.registry.project import Project
 from dermset.registry.tables import Acquisition, Image, Lesion, Patient
+from dermset.registry.verification_tables import SourceLabel
 
 IMAGE_LABEL_FIELDS = (
     "diagnosis",
@@ -223,6 +224,20 @@ class RecordWriter:
             if source_ids
             else {}
         )
+        # images the verification workflow has labelled keep their label; what the table
+        # states goes to their source_label (see dermset.verification.stage)
+        stated = (
+            {
+                row.image_id: row
+                for row in self.s.execute(
+                    select(SourceLabel).where(
+                        SourceLabel.image_id.in_([img.id for img in existing.values()])
+                    )
+                ).scalars()
+            }
+            if existing
+            else {}
+        )
         outcomes: list[WriteOutcome] = []
         new_images: list[dict[str, Any]] = []
         new_acqs: list[dict[str, Any]] = []
@@ -281,7 +296,9 @@ class RecordWriter:
                 number += 1
                 self.counts.imported += 1
                 continue
-            outcomes.append(self._update(img, labels, links, acq, patient, lesion))
+            outcomes.append(
+                self._update(img, labels, links, acq, patient, lesion, stated.get(img.id))
+            )
         if new_images:
             self.s.execute(insert(Image), new_images)
             self.s.execute(insert(Acquisition), new_acqs)
@@ -297,14 +314,26 @@ class RecordWriter:
         acq: dict[str, Any],
         patient: Patient | None,
         lesion: Lesion,
+        source_label: SourceLabel | None = None,
     ) -> WriteOutcome:
         acquisition = img.acquisition or Acquisition(image_id=img.id)
+        restated: dict[str, tuple[Any, Any]] = {}
+        if source_label is not None:
+            restated = diff({k: getattr(source_label, k) for k in labels}, labels)
+            for k, (_, after) in restated.items():
+                setattr(source_label, k, after)
+            if restated:
+                self._event("source_label", img.image_id, "update", restated)
+            labels = {}
         changes = (
             diff({k: getattr(img, k) for k in labels}, labels)
             | diff({k: getattr(img, k) for k in links}, links)
             | diff({k: getattr(acquisition, k) for k in acq}, acq)
         )
         if not changes:
+            if restated:
+                self.counts.updated += 1
+                return WriteOutcome(img.id, img.image_id, "updated")
             self.counts.unchanged += 1
             return WriteOutcome(img.id, img.image_id, "unchanged")
         for k, (_, after) in changes.items():
