@@ -23,12 +23,13 @@ from dermset.verification import (
     assign_reviewers,
     clinical_annotate,
     enter_histopathology,
+    import_labels,
     release_gate,
     submit_review,
     verification_status,
 )
 from dermset.verification.assignment import clinician_of
-from verification_helpers import make_images, simple_images
+from verification_helpers import make_images, simple_images, write_csv
 
 PANEL = ["ana", "ben", "cara"]
 
@@ -424,3 +425,22 @@ def test_reimporting_the_metadata_table_keeps_the_workflow_label(project):
     with project.db.read() as s:
         assert s.execute(select(SourceLabel.diagnosis)).scalar() == "DF"
         assert _count(s, AuditEvent, AuditEvent.entity == "source_label") == 1
+
+
+def test_label_file_import_is_all_or_nothing_on_sqlite_and_postgresql(any_project, tmp_path):
+    p = any_project
+    a, b = simple_images(p, 2)
+    good = {"image_id": a, "annotator": "ana", "diagnosis": "NV", "confidence": "4"}
+    bad = {"image_id": b, "annotator": "ana", "diagnosis": "XYZ", "confidence": "4"}
+    report = import_labels(p, write_csv(tmp_path / "r.csv", [good, bad]), "review", actor="t")
+    assert not report.committed and [e.row for e in report.errors] == [3]
+    with p.db.read() as s:
+        assert (
+            _count(s, ReviewAssignment) == 0
+            and _count(s, AuditEvent, AuditEvent.entity == "review") == 0
+        )
+    report = import_labels(p, write_csv(tmp_path / "r.csv", [good]), "review", actor="t")
+    assert report.committed and report.created == 1
+    with p.db.read() as s:
+        assert _count(s, ReviewAssignment, ReviewAssignment.origin == "import") == 1
+        assert p.audit.verify(s) == []

@@ -206,8 +206,7 @@ def requirements(session: Session, protocol: Protocol) -> list[Requirement]:
             calls.setdefault((lesion_pk, key), []).append(template.format(who, code))
     if not calls:
         return []
-    with_result = set(session.execute(select(Histopathology.lesion_id)).scalars())
-    stated = set(
+    done = set(session.execute(select(Histopathology.lesion_id)).scalars()) | set(
         session.execute(
             select(Image.lesion_id).where(
                 Image.status == "active", Image.verification_stage == "histopathology"
@@ -215,8 +214,6 @@ def requirements(session: Session, protocol: Protocol) -> list[Requirement]:
         ).scalars()
     )
     return [
-        Requirement(
-            pk, key, tuple(dict.fromkeys(texts)), pk is not None and pk in with_result | stated
-        )
+        Requirement(pk, key, tuple(dict.fromkeys(texts)), pk is not None and pk in done)
         for (pk, key), texts in sorted(calls.items(), key=lambda kv: kv[0][1])
     ]
