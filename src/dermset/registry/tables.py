@@ -286,3 +286,7 @@ class Release(Base):
     location: Mapped[str] = mapped_column(Text)
     n_images: Mapped[int] = mapped_column(Integer)
     snapshot: Mapped[dict | None] = mapped_column(JSON)
+    #: 1 for the project's first release, then counting up (migration 0006)
+    version: Mapped[int | None] = mapped_column(Integer)
+    #: the split spec, e.g. ``patient-kfold:5`` (migration 0006)
+    splits: Mapped[str | None] = mapped_column(String(64))
