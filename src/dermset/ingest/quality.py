@@ -109,6 +109,14 @@ def colour_cast(skin_rgb_mean: np.ndarray) -> float:
     return float(np.linalg.norm(across))
 
 
+def skin_colour(small: np.ndarray, skin: np.ndarray) -> np.ndarray | None:
+    """Mean RGB of the skin (uint8 mask) without glare and vignette; None if too little."""
+    usable = cv2.bitwise_and(cv2.inRange(small, (6, 6, 6), (249, 249, 249)), skin * 255)
+    if cv2.countNonZero(usable) <= 50:
+        return None
+    return np.array(cv2.mean(small, mask=usable)[:3])
+
+
 def measure(decoded: Decoded, small: np.ndarray | None = None) -> Measurements:
     small = decoded.small() if small is None else small
     values: dict[str, float | None] = {}
@@ -147,12 +155,8 @@ def measure(decoded: Decoded, small: np.ndarray | None = None) -> Measurements:
         around = cv2.bitwise_and(m8, 1 - grown)
         if cv2.countNonZero(around) >= 0.05 * n_field:  # else the lesion fills the field
             skin = around
-    # skin without glare and vignette
-    usable = cv2.bitwise_and(cv2.inRange(small, (6, 6, 6), (249, 249, 249)), skin * 255)
-    if cv2.countNonZero(usable) > 50:
-        values["colour_cast"] = colour_cast(np.array(cv2.mean(small, mask=usable)[:3]))
-    else:
-        values["colour_cast"] = None
+    skin_rgb = skin_colour(small, skin)
+    values["colour_cast"] = None if skin_rgb is None else colour_cast(skin_rgb)
 
     # focus on the analysis image, inside the field (the vignette's edge is not detail)
     crop, fmask = focus_region(decoded.analysis, fld.mask)
