@@ -68,7 +68,8 @@ def test_same_seed_gives_the_same_bytes_whatever_the_worker_count(tmp_path):
     b = generate_cohort(tmp_path / "b", size=40, seed=3, image_size=(160, 120), workers=2)
     c = generate_cohort(tmp_path / "c", size=40, seed=4, image_size=(160, 120))
     da, db = _digest_tree(a.root), _digest_tree(b.root)
-    assert len(da) == 40 + 37 + 2  # every record's file, the masks, the CSV and truth.json
+    masks = sum(1 + len(r["structure_masks"]) for r in a.images if r["mask"])
+    assert len(da) == 40 + masks + 2  # every record's file, the masks, the CSV and truth.json
     assert da == db
     assert a.metadata_csv.read_bytes() != c.metadata_csv.read_bytes()
     assert _digest_tree(c.root).keys() != da.keys() or _digest_tree(c.root) != da
@@ -412,3 +413,21 @@ def test_image_size_is_honoured_and_jpeg_is_the_common_format(cohort):
         with Image.open(cohort.path(rec["image"])) as im:
             assert im.size == SMALL
             assert im.format in ("JPEG", "PNG")
+
+
+def test_structure_masks_mark_the_drawn_structures_inside_the_lesion(cohort):
+    with_masks = 0
+    rendered = [r for r in cohort.images if r["role"] in ("original", "second_capture")]
+    for rec in rendered:
+        les = cohort.lesion(rec["lesion_id"])
+        assert set(rec["structure_masks"]) <= set(les["structures"])
+        with_masks += bool(rec["structure_masks"])
+        lesion = Image.open(cohort.root / rec["mask"]).filter(ImageFilter.MaxFilter(9))
+        near_lesion = np.asarray(lesion) > 0
+        for code, path in rec["structure_masks"].items():
+            m = np.asarray(Image.open(cohort.root / path)) > 0
+            assert m.shape == near_lesion.shape and m.any(), code
+            share = (m & near_lesion).sum() / m.sum()
+            assert share > (0.6 if code == "streaks" else 0.9), (rec["image"], code, share)
+    assert with_masks >= 0.6 * len(rendered)
+    assert all(r["structure_masks"] == {} for r in cohort.by_role("near_duplicate"))

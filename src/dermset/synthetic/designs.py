@@ -49,7 +49,7 @@ class _Builder:
         return float(self.rng.uniform(lo, hi))
 
     def add(self, layer_kind: str, structure: str | None = None, /, **params) -> None:
-        self.layers.append(Layer(layer_kind, int(self.rng.integers(1 << 31)), params))
+        self.layers.append(Layer(layer_kind, int(self.rng.integers(1 << 31)), params, structure))
         if structure and structure not in self.structures:
             self.structures.append(structure)
 

@@ -131,6 +131,7 @@ class Rendered:
     image: Image.Image  # RGB
     mask: Image.Image  # L, 255 = lesion
     geometry: Geometry
+    structures: dict[str, Image.Image]  # IDS 2016 code -> L mask of where it is drawn
 
 
 # The image is held planar (3, H, W) in float32: multiplying a plane by an (H, W) map is several
@@ -194,8 +195,8 @@ def _place_lesion(
     radius: float,
     px_per_mm: float,
     angle_deg: float,
-) -> tuple[np.ndarray, tuple[float, float]]:
-    """Paint the lesion onto the planar *img*; returns its mask and its exact centre."""
+) -> tuple[np.ndarray, dict[str, np.ndarray], tuple[float, float]]:
+    """Paint the lesion onto the planar *img*: its mask, its structures' masks, its centre."""
     _, h, w = img.shape
     maps = render_patch(design, radius, px_per_mm, rng, angle_deg)
     size = maps.body.shape[0]
@@ -203,8 +204,9 @@ def _place_lesion(
     x0, y0, x1, y1 = max(0, ox), max(0, oy), min(w, ox + size), min(h, oy + size)
     mask = np.zeros((h, w), np.uint8)
     placed = (ox + size / 2, oy + size / 2)
+    structures: dict[str, np.ndarray] = {}
     if x1 <= x0 or y1 <= y0:
-        return mask, placed
+        return mask, structures, placed
     py, px = slice(y0 - oy, y1 - oy), slice(x0 - ox, x1 - ox)
     keep = 1.0 - maps.cover[py, px]
     for c in range(3):
@@ -212,7 +214,12 @@ def _place_lesion(
         plane *= maps.factor[c, py, px] * keep
         plane += maps.colour[c, py, px]
     mask[y0:y1, x0:x1] = (maps.body[py, px] >= 0.5).astype(np.uint8) * 255
-    return mask, placed
+    for code, where in maps.structures.items():
+        full = np.zeros((h, w), np.uint8)
+        full[y0:y1, x0:x1] = where[py, px].astype(np.uint8) * 255
+        if full.any():
+            structures[code] = full
+    return mask, structures, placed
 
 
 def _hair(rng: np.random.Generator, cap: Capture, h2: int, w2: int, mm: float) -> np.ndarray:
@@ -311,7 +318,14 @@ def render_capture(design: LesionDesign, diameter_mm: float, cap: Capture) -> Re
     centre = (fc[0] + cap.shift[0] * fr, fc[1] + cap.shift[1] * fr)
     img = _skin(rng, h, w, cap.skin, px_per_mm)
     lesion_rng = np.random.default_rng(rng.integers(1 << 31))
-    mask, centre = _place_lesion(img, design, lesion_rng, centre, radius, px_per_mm, cap.rotation)
+    mask, structures, centre = _place_lesion(
+        img, design, lesion_rng, centre, radius, px_per_mm, cap.rotation
+    )
     _optics(img, rng, cap, fc, fr, px_per_mm)
     geometry = Geometry(fc, fr, centre, radius, px_per_mm)
-    return Rendered(_to_image(img, rng), Image.fromarray(mask), geometry)
+    return Rendered(
+        _to_image(img, rng),
+        Image.fromarray(mask),
+        geometry,
+        {code: Image.fromarray(m) for code, m in structures.items()},
+    )

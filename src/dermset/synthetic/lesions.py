@@ -56,6 +56,7 @@ PINK: RGB = (0.93, 0.60, 0.60)
 CRUST: RGB = (0.50, 0.18, 0.09)
 
 THETA_STEPS = 1024
+STRUCTURE_VISIBLE = 0.25  # a structure's mask: where its layer covers at least this much
 Box = tuple[slice, slice]
 ALL: Box = (slice(None), slice(None))
 
@@ -118,6 +119,7 @@ class Layer:
     kind: str
     seed: int
     params: dict[str, Any] = field(default_factory=dict)
+    structure: str | None = None  # the IDS 2016 code this layer draws, if any
 
 
 @dataclass(frozen=True)
@@ -145,6 +147,7 @@ class PatchMaps:
     colour: np.ndarray  # 3xHxW premultiplied over-colour
     cover: np.ndarray  # HxW coverage of the over-colour
     body: np.ndarray  # HxW lesion body 0..1 (the mask)
+    structures: dict[str, np.ndarray] = field(default_factory=dict)  # code -> HxW bool
 
 
 def jitter(rng: np.random.Generator, c: RGB, amount: float = 0.06) -> RGB:
@@ -177,18 +180,30 @@ class _Painter:
         self.factor = np.ones((3, self.P, self.P), np.float32)
         self.colour = np.zeros((3, self.P, self.P), np.float32)
         self.cover = np.zeros((self.P, self.P), np.float32)
+        self.structure: str | None = None
+        self.structures: dict[str, np.ndarray] = {}
         self.rho = design.body.rho(self.x, self.y)
         s = design.body.softness
         self.body = smoothstep(1.0 + s, 1.0 - s, self.rho)
 
     # -- primitives ----------------------------------------------------------------------
+    def note(self, alpha: np.ndarray, box: Box) -> None:
+        """Remember where the current layer's structure is visible (its ground-truth mask)."""
+        if self.structure is not None:
+            where = self.structures.get(self.structure)
+            if where is None:
+                where = self.structures[self.structure] = np.zeros((self.P, self.P), bool)
+            where[box] |= alpha > STRUCTURE_VISIBLE
+
     def multiply(self, alpha: np.ndarray, factor: RGB, box: Box = ALL) -> None:
+        self.note(alpha, box)
         ys, xs = box
         for c in range(3):
             if factor[c] != 1.0:
                 self.factor[c, ys, xs] *= 1.0 + alpha * (factor[c] - 1.0)
 
     def over(self, alpha: np.ndarray, colour: RGB, box: Box = ALL) -> None:
+        self.note(alpha, box)
         ys, xs = box
         keep = 1.0 - alpha
         for c in range(3):
@@ -375,7 +390,8 @@ def _vessels(p: _Painter, lr: np.random.Generator, prm: dict[str, Any]) -> None:
             cv.polyline(
                 curve(lr, p.px(u, v), lr.uniform(-np.pi, np.pi), p.R * 0.35, 10, 3.0), w * 0.8
             )
-    p.over(cv.mask(blur=w * 0.3) * prm.get("strength", 0.85), prm["colour"])
+    inside = np.clip(p.body * 1.5, 0.0, 1.0)  # vessels run within the lesion
+    p.over(cv.mask(blur=w * 0.3) * inside * prm.get("strength", 0.85), prm["colour"])
 
 
 def _clods(p: _Painter, lr: np.random.Generator, prm: dict[str, Any]) -> None:
@@ -455,5 +471,6 @@ def render_patch(
         colour, strength = design.tint
         p.over(p.body * strength, colour)
     for layer in design.layers:
+        p.structure = layer.structure
         _PAINT[layer.kind](p, np.random.default_rng(layer.seed), layer.params)
-    return PatchMaps(p.factor, p.colour, p.cover, p.body)
+    return PatchMaps(p.factor, p.colour, p.cover, p.body, p.structures)

@@ -152,16 +152,24 @@ class SimulationResult:
         return dict(self.status.get("by_verification_stage", {}))
 
     def summary_lines(self) -> list[str]:
-        a = self.agreement
+        a, st = self.agreement, self.status
+
+        def ci(values: list[float | None] | None) -> str:
+            if not values or values[0] is None:
+                return "—"
+            return f"{values[0]:.2f}–{values[1]:.2f}"
+
         stages = ", ".join(f"{k} {v}" for k, v in self.stage_counts.items())
+        kappa, alpha = a.get("fleiss_kappa"), a.get("krippendorff_alpha")
         return [
-            f"verification: {len(self.truth)} images; stages: {stages}",
-            f"  reviews {self.status.get('reviews_submitted')}, consensus "
-            f"{self.status.get('consensus')}, adjudicated {self.status.get('adjudicated')}, "
-            f"histopathology results {len(self.histopathology)} "
-            f"({self.status.get('histopathology_overrides')} overriding the consensus)",
-            f"  Fleiss' kappa {a.get('fleiss_kappa')} (95% CI {a.get('fleiss_kappa_ci')}), "
-            f"Krippendorff's alpha {a.get('krippendorff_alpha')}",
+            f"verification of {len(self.truth)} images — verification_stage: {stages}",
+            f"  stage 2: {st.get('reviews_submitted')} blinded reviews; consensus "
+            f"{st.get('consensus')}, adjudicated {st.get('adjudicated')}",
+            f"  stage 3: {len(self.histopathology)} lesions called malignant by someone got "
+            f"histopathology; {st.get('histopathology_overrides')} results overrode the consensus",
+            f"  agreement: Fleiss' kappa {'—' if kappa is None else f'{kappa:.3f}'} "
+            f"(95% CI {ci(a.get('fleiss_kappa_ci'))}), Krippendorff's alpha "
+            f"{'—' if alpha is None else f'{alpha:.3f}'}",
             f"  release gate: {self.blockers_before_pathology} blockers before pathology, "
             f"{self.blockers_after} after",
         ]

@@ -4,6 +4,8 @@
 DIR/images/<file>        what the clinic uploads: JPEG mostly, some PNG, an iPhone HEIC, the
                          planted duplicates, SOP failures, broken files and privacy bait
 DIR/masks/<image>.png    the lesion mask of every decodable image (L, 0/255), keyed by image id
+DIR/structure_masks/<image>_<code>.png   where each dermoscopic structure (IDS 2016 code) is
+                         drawn, for every photograph rendered (not for edited copies)
 DIR/metadata.csv         one row per file, ISIC upload format (`dermset validate … --mapping isic`)
 DIR/truth.json           true diagnoses, every planted item and what dermset should do with it
 ```
@@ -171,7 +173,7 @@ def _produce(job: _Job) -> list[tuple[str, bytes, dict[str, Any]]]:
     les = job.lesion
     design = design_lesion(les.diagnosis, np.random.default_rng(les.seed))
     r = render_capture(design, les.clin_size_long_diam_mm, _capture(job, shot))
-    img, mask, geometry = r.image, r.mask, r.geometry
+    img, mask, geometry, structures = r.image, r.mask, r.geometry, r.structures
     facts: dict[str, Any] = {}
     out: list[tuple[str, bytes, dict[str, Any]]] = []
     if shot.role == "bad_file":
@@ -185,6 +187,9 @@ def _produce(job: _Job) -> list[tuple[str, bytes, dict[str, Any]]]:
         facts.update(params)
         if shot.kind == "low_resolution":
             mask = mask.resize(img.size, Image.Resampling.NEAREST)
+            structures = {
+                k: m.resize(img.size, Image.Resampling.NEAREST) for k, m in structures.items()
+            }
             geometry = pl.moved_geometry(geometry, "low_resolution", params, size)
     exif = None
     fmt = shot.format
@@ -205,6 +210,7 @@ def _produce(job: _Job) -> list[tuple[str, bytes, dict[str, Any]]]:
         data = pl.encode(img, fmt, exif=exif)
     facts.update(geometry.to_dict())
     facts.update({"mask": _mask_bytes(mask), "width": img.size[0], "height": img.size[1]})
+    facts["structure_masks"] = {k: _mask_bytes(m) for k, m in sorted(structures.items())}
     out.append((shot.image, data, facts))
     decoded = Image.open(io.BytesIO(data)).convert("RGB") if fmt == "jpeg" else img
     rng = np.random.default_rng(shot.seed ^ 0x5EED)
@@ -219,6 +225,7 @@ def _produce(job: _Job) -> list[tuple[str, bytes, dict[str, Any]]]:
         quality = params.get("quality", 90)
         moved = pl.moved_geometry(geometry, str(copy.kind), params, decoded.size)
         cfacts = {**facts, **params, **moved.to_dict(), "mask": _mask_bytes(dmask)}
+        cfacts["structure_masks"] = {}  # an edited copy only gets the lesion mask
         cfacts.update({"width": dimg.size[0], "height": dimg.size[1]})
         out.append((copy.image, pl.encode(dimg, "jpeg", quality=quality), cfacts))
     return out
@@ -295,6 +302,7 @@ def generate_cohort(
 def _write(plan: CohortPlan, root: Path, workers: int) -> dict[str, dict[str, Any]]:
     (root / "images").mkdir(parents=True)
     (root / "masks").mkdir()
+    (root / "structure_masks").mkdir()
     by_id = {s.image: s for s in plan.shots}
     facts: dict[str, dict[str, Any]] = {}
     jobs = _jobs(plan)
@@ -319,6 +327,11 @@ def _store(results, by_id, root: Path, facts: dict[str, dict[str, Any]]) -> None
                 info["mask"] = f"masks/{image}.png"
             else:
                 info["mask"] = None
+            paths = {}
+            for code, png in info.pop("structure_masks", {}).items():
+                paths[code] = f"structure_masks/{image}_{code}.png"
+                (root / paths[code]).write_bytes(png)
+            info["structure_masks"] = paths
             facts[image] = info
 
 
@@ -354,7 +367,7 @@ def _move_into_place(tmp: Path, out: Path) -> None:
         out.parent.mkdir(parents=True, exist_ok=True)
         os.replace(tmp, out)
         return
-    for name in ("images", "masks", "metadata.csv", "truth.json"):
+    for name in ("images", "masks", "structure_masks", "metadata.csv", "truth.json"):
         old = out / name
         if old.is_dir():
             shutil.rmtree(old)
