@@ -368,6 +368,10 @@ def test_unknown_lesions_and_bad_headers_are_clear(proj, tmp_path):
     )
     r = _labels(project, "import", path, "--stage", "histopathology", "--json")
     assert r.code == 1 and r.json()["problems"][0]["rule"] == "unknown_lesion"
+    assert r.json()["problems"][0]["value"] == "LOC-0"  # shown to the user who has the file
+    with project.db.read() as s:  # but the site's own lesion id is not kept in the registry
+        reasons = s.execute(select(Quarantine.reason)).scalars().all()
+    assert reasons and not any("LOC-0" in reason for reason in reasons)
     # a misspelt column is not silently ignored, a missing one is named
     path = write_csv(
         tmp_path / "c.csv", [{"image_id": "SITE_0", "annotator": "a", "diagnsis": "NV"}]

@@ -21,7 +21,7 @@ is kept. Importing the same file again changes nothing.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -197,7 +197,7 @@ def _clinical(ctx: _Ctx, row: int, v: dict[str, str]) -> list[str]:
         images = lookup.active_images_of(s, les.id)
         if not images:
             raise VerificationError(
-                f"lesion {v['lesion_id']!r} has no image in the dataset",
+                f"lesion {les.pseudonym} has no image in the dataset",
                 rule="empty_lesion",
                 field="lesion_id",
             )
@@ -382,10 +382,16 @@ def import_labels(
     return report
 
 
+#: columns whose values may identify a patient outside dermset: never kept in the quarantine
+PRIVATE_COLUMNS = {"lesion_id", "lesion", "lab_reference"}
+
+
 def _quarantine(project: Project, path: Path, stage: str, problems: list[Problem]) -> None:
     key = project.keys.filename(path.name)
     with project.db.session() as s:
         for p in problems:
+            if (p.column or "").lower() in PRIVATE_COLUMNS or p.field in PRIVATE_COLUMNS:
+                p = replace(p, value=None)
             quarantine.add(
                 s,
                 kind="label_row" if p.row and p.row > 1 else "label_file",

@@ -60,11 +60,13 @@ def lesion(session: Session, keys: Keyring, ref: str | Lesion, site: str = "") -
         ).scalar()
         if found is not None:
             return found
+    # the local id is not repeated in the message: it may be an identifier, and messages end
+    # up in the quarantine list (the caller shows the row's value to the user)
     raise VerificationError(
-        f"unknown lesion {ref!r}"
-        + (f" for site {site!r}" if site else "")
-        + " (give the site's own lesion id with the site it was imported with, or the "
-        "registry's LES_ pseudonym)",
+        "unknown lesion"
+        + (f" for site {site!r}" if site else " (no --site given)")
+        + "; give the site's own lesion id with the site it was imported with, or the "
+        "registry's LES_ pseudonym",
         rule="unknown_lesion",
         field="lesion_id",
     )
