@@ -30,7 +30,7 @@ from dermset.verification import (
     verification_status,
 )
 from dermset.verification.export import KINDS
-from dermset.verification.label_files import STAGES, LabelImportReport
+from dermset.verification.label_format import STAGES, LabelImportReport
 
 app = typer.Typer(
     help="Verification workflow: assign reviewers, import and export labels, consensus, "

@@ -16,7 +16,8 @@ from dermset.verification.errors import VerificationError
 from dermset.verification.export import export_rows
 from dermset.verification.gate import Blocker, release_gate
 from dermset.verification.histopathology import enter_histopathology, requirements
-from dermset.verification.label_files import LabelImportReport, import_labels
+from dermset.verification.label_files import import_labels
+from dermset.verification.label_format import LabelImportReport
 from dermset.verification.review import submit_review
 from dermset.verification.reviewer import (
     ReviewerSession,
