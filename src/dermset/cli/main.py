@@ -16,6 +16,7 @@ from dermset.cli import (
     labels_cmd,
     metadata_cmd,
     project_cmd,
+    release_cmd,
 )
 from dermset.cli.common import CliError, err_console
 
@@ -36,6 +37,7 @@ backup_cmd.register(app)
 evaluate_cmd.register(app)
 ingest_cmd.register(app)
 demo_cmd.register(app)
+release_cmd.register(app)
 
 
 def _known_errors() -> tuple[type[BaseException], ...]:

@@ -374,22 +374,21 @@ def create_release(
 
 def list_releases(project: Project) -> list[dict[str, Any]]:
     with project.db.read() as s:
-        rows = s.execute(select(Release).order_by(Release.id)).scalars().all()
-    return [
-        {
-            "name": r.name,
-            "version": r.version,
-            "created_at": r.created_at.isoformat(timespec="seconds"),
-            "created_by": r.created_by,
-            "images": r.n_images,
-            "splits": r.splits,
-            "protocol_version": r.protocol_version,
-            "location": r.location,
-            "manifest_sha256": r.manifest_sha256,
-            "present": Path(r.location).is_dir(),
-        }
-        for r in rows
-    ]
+        return [
+            {
+                "name": r.name,
+                "version": r.version,
+                "created_at": r.created_at.isoformat(timespec="seconds"),
+                "created_by": r.created_by,
+                "images": r.n_images,
+                "splits": r.splits,
+                "protocol_version": r.protocol_version,
+                "location": r.location,
+                "manifest_sha256": r.manifest_sha256,
+                "present": Path(r.location).is_dir(),
+            }
+            for r in s.execute(select(Release).order_by(Release.id)).scalars()
+        ]
 
 
 def locate_release(project: Project | None, ref: str) -> Path:

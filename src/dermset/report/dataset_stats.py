@@ -143,18 +143,36 @@ def flow(session: Session) -> dict[str, int]:
     }
 
 
+def plural(n: int, one: str, many: str) -> str:
+    return f"{n:,} {one if n == 1 else many}"
+
+
+def exclusions(f: dict[str, int]) -> list[tuple[int, str]]:
+    """The exclusion steps of the flow, in order; a step that excluded nothing is left out
+    (except duplicates, which the study always reports)."""
+    steps = [
+        (
+            f["duplicates_excluded"],
+            plural(f["duplicates_excluded"], "duplicate excluded", "duplicates excluded"),
+        )
+    ]
+    for key, one, many in (
+        ("sop_failed", "failed the acquisition SOP", "failed the acquisition SOP"),
+        ("withdrawn", "withdrawn", "withdrawn"),
+        ("other_excluded", "otherwise excluded", "otherwise excluded"),
+    ):
+        if f.get(key):
+            steps.append((f[key], plural(f[key], one, many)))
+    return steps
+
+
 def flow_line(f: dict[str, int], patients: int | None = None) -> str:
     """The flow as the study writes it: "1,044 records → 18 duplicates excluded → …"."""
-    steps = [f"{f['records']:,} records", f"{f['duplicates_excluded']:,} duplicates excluded"]
-    steps.append(f"{f['sop_failed']:,} failed the acquisition SOP")
-    if f.get("withdrawn"):
-        steps.append(f"{f['withdrawn']:,} withdrawn")
-    if f.get("other_excluded"):
-        steps.append(f"{f['other_excluded']:,} otherwise excluded")
-    last = f"{f['unique_images']:,} unique images"
+    last = plural(f["unique_images"], "unique image", "unique images")
     if patients:
-        last += f" of {patients:,} patients"
-    return " → ".join([*steps, last])
+        last += " of " + plural(patients, "patient", "patients")
+    steps = [plural(f["records"], "record", "records"), *(t for _, t in exclusions(f)), last]
+    return " → ".join(steps)
 
 
 def cohort(session: Session, df: pd.DataFrame) -> dict[str, Any]:

@@ -23,6 +23,8 @@ from matplotlib.figure import Figure
 from matplotlib.patches import FancyBboxPatch
 from matplotlib.ticker import MaxNLocator
 
+from dermset.report.dataset_stats import exclusions, plural
+
 MALIGNANCY_COLOURS = {"benign": "#4C72B0", "malignant": "#C44E52", "indeterminate": "#DD8452"}
 SEX_COLOURS = {"female": "#8172B3", "male": "#55A868", "missing": "#B0B0B0"}
 MISSING_COLOUR = "#B0B0B0"
@@ -71,15 +73,8 @@ def flow_figure(stats: dict[str, Any]) -> Figure:
     """Records → each exclusion → unique images, like a study's flow diagram."""
     f = stats["flow"]
     patients = stats["cohort"]["patients"]
-    exclusions = [
-        (f["duplicates_excluded"], "duplicates excluded"),
-        (f["sop_failed"], "failed the acquisition SOP"),
-    ]
-    if f.get("withdrawn"):
-        exclusions.append((f["withdrawn"], "withdrawn"))
-    if f.get("other_excluded"):
-        exclusions.append((f["other_excluded"], "otherwise excluded"))
-    steps = len(exclusions)
+    excluded = exclusions(f)
+    steps = len(excluded)
     height = 1.1 + 1.1 * steps + (0.35 if f.get("quarantined_files") else 0)
     fig = Figure(figsize=(7.2, height))
     ax = fig.add_axes((0, 0, 1, 1))
@@ -89,24 +84,24 @@ def flow_figure(stats: dict[str, Any]) -> Figure:
     x_main, x_side, w_main, w_side, h = 0.3, 0.76, 0.42, 0.42, 0.55
     y = height - 0.5
     remaining = f["records"]
-    _box(ax, x_main, y, w_main, h, f"{remaining:,} image records", "#E8EEF7")
-    for i, (n, label) in enumerate(exclusions):
+    _box(ax, x_main, y, w_main, h, plural(remaining, "image record", "image records"), "#E8EEF7")
+    for i, (n, text) in enumerate(excluded):
         y_next = y - 1.1
         y_mid = (y + y_next) / 2
         ax.plot([x_main, x_main], [y - h / 2, y_mid], color="#333333", lw=1.2)
         _arrow(ax, (x_main, y_mid), (x_side - w_side / 2, y_mid))
-        _box(ax, x_side, y_mid, w_side, h * 0.8, f"{n:,} {label}", "#F7E8E8")
+        _box(ax, x_side, y_mid, w_side, h * 0.8, text, "#F7E8E8")
         _arrow(ax, (x_main, y_mid), (x_main, y_next + h / 2))
         remaining -= n
         y = y_next
         last = i == steps - 1
-        text = (
-            f"{f['unique_images']:,} unique images"
-            + (f"\nof {patients:,} patients" if patients else "")
+        label = (
+            plural(f["unique_images"], "unique image", "unique images")
+            + ("\nof " + plural(patients, "patient", "patients") if patients else "")
             if last
-            else f"{remaining:,} records"
+            else plural(remaining, "record", "records")
         )
-        _box(ax, x_main, y, w_main, h, text, "#E3F1E4" if last else "#E8EEF7")
+        _box(ax, x_main, y, w_main, h, label, "#E3F1E4" if last else "#E8EEF7")
     if f.get("quarantined_files"):
         ax.text(
             0.05,
