@@ -11,6 +11,7 @@ spreadsheet numbers it) and column, all at once, so a user fixes the file in one
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +26,7 @@ IMAGE_COLUMNS = ("image", "isic_id", "image_name")
 WEIGHT_COLUMNS = ("score_weight", "validation_weight")
 SUM_TOLERANCE = 0.01  # float32 softmax outputs written with 4-6 decimals sum to 1 ± 1e-3
 MAX_LISTED = 5
+SHOWN = 10  # problems spelled out in a message; all of them stay on the exception
 
 
 class PredictionError(ValueError):
@@ -32,8 +34,13 @@ class PredictionError(ValueError):
 
     def __init__(self, problems: list[Problem]):
         self.problems = problems
-        shown = "\n  ".join(str(p) for p in problems[:20])
-        more = f"\n  … and {len(problems) - 20} more" if len(problems) > 20 else ""
+        shown = "\n  ".join(str(p) for p in problems[:SHOWN])
+        more = ""
+        if len(problems) > SHOWN:
+            rules = Counter(p.rule for p in problems)
+            more = f"\n  … {len(problems) - SHOWN} more; in all: " + ", ".join(
+                f"{n} × {rule}" for rule, n in rules.most_common()
+            )
         super().__init__(f"{len(problems)} problem(s):\n  {shown}{more}")
 
 
@@ -178,7 +185,6 @@ def read_probability_table(
                     rule="sum_not_one",
                     file=name,
                     row=row_number,
-                    column=", ".join(columns),
                 )
             )
         weight = 1.0
