@@ -439,7 +439,9 @@ def quality(session: Session, protocol: Protocol) -> dict[str, Any]:
                 "counts": counts.astype(int).tolist(),
             }
         checks[check] = entry
-    return {"verdicts": {k: _int(n) for k, n in sorted(verdicts.items())}, "checks": checks}
+    order = ["pass", "warn", "fail", "unmeasured"]
+    ranked = sorted(verdicts.items(), key=lambda kv: (order.index(kv[0]) if kv[0] in order else 9))
+    return {"verdicts": {k: _int(n) for k, n in ranked}, "checks": checks}
 
 
 def dataset_stats(
