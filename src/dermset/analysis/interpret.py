@@ -126,8 +126,10 @@ def agreement(
         near = cv2.dilate(
             mask.astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k))
         ).astype(bool)
-    peak = np.unravel_index(int(np.argmax(s)), s.shape)
-    return mass, float(area / mask.size), iou, float(near[peak])
+    # a plateau of tied maxima counts by the share of it that hits: the expected result of
+    # breaking the tie at random (a binary map has no single maximum)
+    peak = s >= s.max()
+    return mass, float(area / mask.size), iou, float(near[peak].mean())
 
 
 def _estimated_lesion(image_path: Path) -> np.ndarray | None:
