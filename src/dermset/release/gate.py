@@ -256,7 +256,9 @@ def check_text(path: Path, rel: str, facts: RegistryFacts) -> list[Violation]:
     out = []
     if facts.secret_hex in text:
         out.append(Violation("secret", rel, "the project secret appears in the file"))
-    for token in set(_TOKEN.findall(text)):
+    tokens = set(_TOKEN.findall(text))
+    tokens |= {t.strip("._-") for t in tokens}  # "… at site X-12." ends a sentence
+    for token in tokens:
         if token in facts.source_ids and not token.isdigit():
             out.append(Violation("local_id", rel, f"{token!r} is a source's own image id"))
         elif "." in token and facts.is_original_name(token):
