@@ -195,7 +195,11 @@ def _numeric(xa: pd.Series, xb: pd.Series) -> dict[str, Any]:
         out["histogram"] = _histogram(va, vb)
     if len(va) > 1 and len(vb) > 1:
         pooled = np.sqrt((va.var(ddof=1) + vb.var(ddof=1)) / 2)
-        out["smd"] = float((va.mean() - vb.mean()) / pooled) if pooled > 0 else 0.0
+        scale = max(1.0, abs(float(va.mean())), abs(float(vb.mean())))
+        if pooled > 1e-9 * scale:
+            out["smd"] = float((va.mean() - vb.mean()) / pooled)
+        else:  # no variation on either side: a difference has no size in SD units
+            out["smd"] = 0.0 if np.isclose(va.mean(), vb.mean()) else None
         out["wasserstein"] = float(stats.wasserstein_distance(va, vb))
         ks = stats.ks_2samp(va, vb)
         out["ks"], out["p_value"] = float(ks.statistic), float(ks.pvalue)
@@ -291,7 +295,7 @@ def image_shift(
         pooled = np.sqrt((sa[name].var() + sb[name].var()) / 2)
         entry["wasserstein_sd"] = (
             float(entry["wasserstein"] / pooled)
-            if entry["wasserstein"] is not None and pooled > 0
+            if entry["wasserstein"] is not None and entry["smd"] is not None and pooled > 0
             else None
         )
         per_stat.append(entry)

@@ -166,6 +166,10 @@ def evaluate(
         console.print(f"report: {result['report']['html']}  data: {result['report']['json']}")
 
 
+def _g(value: float | None) -> str:
+    return "—" if value is None else f"{value:.3g}"
+
+
 def _show_shift(result: dict[str, Any]) -> None:
     from dermset.report.analysis_html import fmt, pct, pvalue
 
@@ -216,7 +220,7 @@ def _show_shift(result: dict[str, Any]) -> None:
         for s in images["statistics"]:
             t.add_row(
                 s["statistic"],
-                f"{fmt(s['a_median'], 2)} vs {fmt(s['b_median'], 2)}",
+                f"{_g(s['a_median'])} vs {_g(s['b_median'])}",
                 fmt(s["smd"], 2),
                 pvalue(s["p_holm"]),
             )
