@@ -29,6 +29,8 @@ SKIN_TONES: dict[str, RGB] = {
     "VI": (0.36, 0.24, 0.18),
 }
 
+MAX_LESION_SPAN = 0.55  # lesion diameter / field diameter
+
 HAIR_COLOURS: dict[str, RGB] = {  # multiplicative
     "dark": (0.16, 0.13, 0.12),
     "brown": (0.35, 0.26, 0.20),
@@ -268,10 +270,13 @@ def _optics(img: np.ndarray, rng: np.random.Generator, cap: Capture, fc, fr, px_
     yy, xx = np.mgrid[0:qh, 0:qw].astype(np.float32)
     r = np.hypot(xx * (w / qw) - fc[0], yy * (h / qh) - fc[1]) / fr
     tilt = rng.normal(0, 0.05, 2)
-    light = 1.0 - (0.16 if dev.contact else 0.3) * r**2
+    # Contact devices light the skin through a ring of LEDs: real contact images (ISIC,
+    # HAM10000) are as bright or brighter towards the rim, then fall off in its last few percent
+    # into the dark vignette. A non-contact device fills the frame, a little darker in the corners.
+    light = 1.0 + (rng.uniform(-0.03, 0.15) if dev.contact else -0.08) * r**2
     light += tilt[0] * (xx / qw - 0.5) + tilt[1] * (yy / qh - 0.5)
-    inside = smoothstep(1.0, 0.975, r) if dev.contact else smoothstep(1.08, 0.8, r)
-    outside = 0.035 if dev.contact else 0.12
+    inside = smoothstep(1.0, 0.95, r) if dev.contact else np.ones_like(r)
+    outside = 0.035
     field = _up(light * inside + outside * (1.0 - inside), w2, h2)
     hair = _hair(rng, cap, h2, w2, px_per_mm / 2)
     hf = np.asarray(HAIR_COLOURS[cap.hair_colour], np.float32)
@@ -308,13 +313,15 @@ def render_capture(design: LesionDesign, diameter_mm: float, cap: Capture) -> Re
     rng = np.random.default_rng(cap.seed)
     w, h = cap.width, cap.height
     short = min(w, h)
-    if cap.device.contact:
+    if cap.device.contact:  # the lens's disc, slightly off-centre on the phone's sensor
         fr = short / 2 * rng.uniform(1.0, 1.12)
-    else:
-        fr = max(w, h) / 2 * rng.uniform(0.95, 1.05)
-    fc = (w / 2 + rng.normal(0, 0.01) * w, h / 2 + rng.normal(0, 0.01) * h)
-    px_per_mm = 2 * fr / cap.device.field_mm
-    radius = min(diameter_mm / 2 * px_per_mm * cap.scale, 0.8 * fr)
+        fc = (w / 2 + rng.normal(0, 0.01) * w, h / 2 + rng.normal(0, 0.01) * h)
+    else:  # the whole frame, taken as its equivalent circle (as the SOP does)
+        fr = float(np.sqrt(w * h / np.pi))
+        fc = (w / 2, h / 2)
+    # A clinician zooms out for a large lesion: it spans at most MAX_LESION_SPAN of the field.
+    px_per_mm = 2 * fr / max(cap.device.field_mm, diameter_mm / MAX_LESION_SPAN)
+    radius = diameter_mm / 2 * px_per_mm * cap.scale
     centre = (fc[0] + cap.shift[0] * fr, fc[1] + cap.shift[1] * fr)
     img = _skin(rng, h, w, cap.skin, px_per_mm)
     lesion_rng = np.random.default_rng(rng.integers(1 << 31))
