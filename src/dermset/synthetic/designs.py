@@ -12,7 +12,8 @@ from collections.abc import Callable
 
 import numpy as np
 
-from dermset.synthetic.lesions import (
+from dermset.synthetic.lesions import Layer, LesionDesign
+from dermset.synthetic.shapes import (
     BLACK,
     BLUE_GREY,
     BLUE_WHITE,
@@ -27,8 +28,6 @@ from dermset.synthetic.lesions import (
     RED,
     TAN,
     WHITE,
-    Layer,
-    LesionDesign,
     jitter,
     mix,
     random_shape,
