@@ -509,7 +509,8 @@ def _other(b: _Builder) -> LesionDesign:
         return b.design("OTHER", variant, body, (0.95, 0.88, 0.86), (0.97, 0.92, 0.9), 0.2, tint)
     if variant == "tan macule":
         body = random_shape(b.rng, b.u(0.1, 0.2), 0.02, b.u(0.1, 0.25))
-        return b.design("OTHER", variant, body, TAN, mix(TAN, (1.0, 1.0, 1.0), 0.4), 0.3)
+        c0 = mix(TAN, LIGHT_BROWN, b.u(0.2, 0.6))
+        return b.design("OTHER", variant, body, c0, mix(TAN, (1.0, 1.0, 1.0), 0.3), 0.3)
     body = random_shape(b.rng, b.u(0.15, 0.3), 0.01, b.u(0.2, 0.35))
     b.add(
         "area",
@@ -519,7 +520,17 @@ def _other(b: _Builder) -> LesionDesign:
         mottle=0.8,
         strength=0.4,
     )
-    tint = _pink_tint(b, mix(PINK, WHITE, 0.5), 0.3, 0.5)
+    if b.chance(0.6):
+        b.add(
+            "vessels",
+            "linear_irregular_vessels",
+            kind="linear",
+            n=int(b.u(3, 7)),
+            width_mm=0.04,
+            colour=jitter(b.rng, RED, 0.04),
+            strength=0.7,
+        )
+    tint = _pink_tint(b, mix(PINK, WHITE, 0.35), 0.45, 0.7)
     return b.design("OTHER", variant, body, (0.95, 0.9, 0.88), (0.97, 0.93, 0.91), 0.3, tint)
 
 
