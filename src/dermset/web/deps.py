@@ -1,0 +1,142 @@
+"""What every route needs: the app's state, the signed-in viewer, role and CSRF guards, pages.
+
+Routes declare their area with :func:`page` (GET) or :func:`action` (POST). ``action`` also
+checks the form's CSRF token against the session's, so no state-changing request can be made
+from another site; the test suite checks that every POST route of the app uses it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from fastapi import Depends, Request
+from fastapi.responses import HTMLResponse
+from fastapi.templating import Jinja2Templates
+
+from dermset.registry.project import Project
+from dermset.web.access import HOME, NAV, may_enter
+from dermset.web.sessions import COOKIE, SessionStore, Viewer, same
+from dermset.web.settings import WebSettings
+
+HERE = Path(__file__).resolve().parent
+STATIC = HERE / "static"
+
+
+class NotSignedIn(Exception):
+    """No live session: answered with the sign-in page (401)."""
+
+
+class Forbidden(Exception):
+    """Signed in, but the role may not do this (403)."""
+
+    def __init__(self, message: str = "your role does not give access to this page"):
+        super().__init__(message)
+
+
+class CsrfRejected(Exception):
+    """A form without this session's CSRF token (403)."""
+
+
+def _static_versions() -> dict[str, str]:
+    return {
+        p.name: hashlib.sha256(p.read_bytes()).hexdigest()[:10]
+        for p in STATIC.iterdir()
+        if p.is_file()
+    }
+
+
+@dataclass
+class WebState:
+    project: Project
+    settings: WebSettings
+    sessions: SessionStore
+    templates: Jinja2Templates
+
+
+def make_templates() -> Jinja2Templates:
+    templates = Jinja2Templates(directory=str(HERE / "templates"))
+    versions = _static_versions()
+
+    def static_url(name: str) -> str:
+        return f"/static/{name}?v={versions.get(name, '0')}"
+
+    templates.env.globals["static_url"] = static_url
+    templates.env.trim_blocks = True
+    templates.env.lstrip_blocks = True
+    return templates
+
+
+def state(request: Request) -> WebState:
+    return request.app.state.web
+
+
+def current_viewer(request: Request) -> Viewer | None:
+    """The signed-in viewer or None (looked up once per request)."""
+    if not hasattr(request.state, "viewer"):
+        st = state(request)
+        token = st.sessions.token_from_cookie(request.cookies.get(COOKIE))
+        request.state.viewer = st.sessions.find(token)
+    return request.state.viewer
+
+
+def signed_in(request: Request) -> Viewer:
+    viewer = current_viewer(request)
+    if viewer is None:
+        raise NotSignedIn()
+    return viewer
+
+
+def page(area: str) -> Callable[..., Viewer]:
+    """Dependency: a signed-in viewer whose role may enter *area*."""
+
+    def guard(viewer: Viewer = Depends(signed_in)) -> Viewer:
+        if not may_enter(viewer.role, area):
+            raise Forbidden()
+        return viewer
+
+    guard.area = area  # type: ignore[attr-defined]
+    return guard
+
+
+def action(area: str) -> Callable[..., Any]:
+    """Dependency for POST: like :func:`page`, and the form must carry the CSRF token."""
+    role_guard = page(area)
+
+    async def guard(request: Request, viewer: Viewer = Depends(role_guard)) -> Viewer:
+        form = await request.form()
+        request.state.form = form  # for sync handlers, which cannot await it
+        token = form.get("csrf_token") or request.headers.get("x-csrf-token")
+        if not same(viewer.csrf, token if isinstance(token, str) else None):
+            raise CsrfRejected()
+        return viewer
+
+    guard.csrf = True  # type: ignore[attr-defined]
+    guard.area = area  # type: ignore[attr-defined]
+    return guard
+
+
+def render(
+    request: Request,
+    template: str,
+    context: dict[str, Any] | None = None,
+    *,
+    status: int = 200,
+    viewer: Viewer | None = None,
+) -> HTMLResponse:
+    st = state(request)
+    viewer = viewer if viewer is not None else getattr(request.state, "viewer", None)
+    ctx = {
+        "viewer": viewer,
+        "csrf": viewer.csrf if viewer else "",
+        "nav": NAV.get(viewer.role, []) if viewer else [],
+        "home": HOME.get(viewer.role, "/") if viewer else "/login",
+        "study": st.project.protocol.name,
+        "protocol_version": st.project.protocol.version,
+        "path": request.url.path,
+    }
+    ctx.update(context or {})
+    return st.templates.TemplateResponse(request, template, ctx, status_code=status)

@@ -1,0 +1,2 @@
+"""The web app's pages, one module per role's work (auth, capture, review, pathology, curator,
+admin)."""
