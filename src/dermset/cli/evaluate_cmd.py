@@ -401,6 +401,37 @@ def baseline(
         console.print(f"[yellow]skipped[/] {problem} (given the class prevalence)")
 
 
+def evaluate_baseline(
+    release: Path, out: Path, *, seed: int = 0, replicates: int = 1000, workers: int = 1
+) -> dict[str, Any]:
+    """For `dermset demo`: train the baseline on *release*, evaluate its out-of-fold
+    predictions, write ``baseline_predictions.csv`` and the report under *out*, print the
+    headline with intervals. Returns the evaluation (JSON-ready)."""
+    from dermset.analysis.baseline import baseline_predictions, write_predictions
+    from dermset.analysis.evaluation import evaluate as run_evaluation
+    from dermset.analysis.evaluation_inputs import from_release
+    from dermset.release.reader import load_release
+    from dermset.report.evaluation_html import evaluation_report
+
+    rel = load_release(release)
+    preds = write_predictions(
+        baseline_predictions(rel, seed=seed, workers=workers), out / "baseline_predictions.csv"
+    )
+    result = run_evaluation(from_release(rel, preds), replicates=replicates, seed=seed)
+    written = evaluation_report(result).write(out, "evaluation")
+    t = Table(
+        title="Baseline (logistic regression on image statistics), out-of-fold, 95 % CI",
+        show_edge=False,
+    )
+    t.add_column("metric")
+    t.add_column("value (95 % CI)", justify="right")
+    for est in result["headline"].values():
+        t.add_row(est["label"], _interval(est))
+    console.print(t)
+    console.print(f"report: {written['html']}")
+    return result
+
+
 def register(app: typer.Typer) -> None:
     app.command()(evaluate)
     app.command()(shift)
