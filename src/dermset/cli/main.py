@@ -17,6 +17,7 @@ from dermset.cli import (
     metadata_cmd,
     project_cmd,
     release_cmd,
+    web_cmd,
 )
 from dermset.cli.common import CliError, err_console
 
@@ -38,6 +39,7 @@ evaluate_cmd.register(app)
 ingest_cmd.register(app)
 demo_cmd.register(app)
 release_cmd.register(app)
+web_cmd.register(app)
 
 
 def _known_errors() -> tuple[type[BaseException], ...]:

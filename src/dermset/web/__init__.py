@@ -1,6 +1,5 @@
 """The web app (`dermset serve`): a face over the core for clinicians, reviewers, pathologists,
-curators and administrators. See docs/web.md."""
+curators and administrators. ``dermset.web.app.create_app(project)`` builds it; see docs/web.md.
 
-from dermset.web.app import app_from_env, create_app
-
-__all__ = ["app_from_env", "create_app"]
+Nothing is imported here, so that `dermset users …` does not load the web framework.
+"""
