@@ -51,7 +51,7 @@ def make_12mp(sources: list[Path], n: int, out: Path, noise: float, seed: int = 
             im = im.transpose(Image.Transpose.FLIP_LEFT_RIGHT)  # distinct pixels on reuse
         if noise:
             a = np.asarray(im).astype(np.int16)
-            a += rng.normal(0, noise, a.shape[:2] + (1,)).astype(np.int16)  # luma-like grain
+            a += rng.normal(0, noise, (*a.shape[:2], 1)).astype(np.int16)  # luma-like grain
             im = Image.fromarray(np.clip(a, 0, 255).astype(np.uint8))
         p = out / f"capture_{i:05d}.jpg"
         im.save(p, "JPEG", quality=92)
@@ -158,7 +158,7 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="dermset-bench-in-"))
     results: dict = {"cores": cores, "images": args.images}
     try:
-        for label, noise in (("phone-like (grain)", 2.5), ("smooth upscale", 0.0)):
+        for label, noise in (("phone-like (grain)", 4.0), ("smooth upscale", 0.0)):
             paths = make_12mp(sources, args.images, work / label.split()[0], noise)
             mb = np.mean([p.stat().st_size for p in paths]) / 2**20
             r = {"mean_file_mb": mb}

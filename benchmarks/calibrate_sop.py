@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
 from dermset.ingest import quality  # noqa: E402
-from dermset.ingest.decode import decode, reduce_to  # noqa: E402
+from dermset.ingest.decode import decode  # noqa: E402
 from dermset.ingest.fov import find_field, find_lesion  # noqa: E402
 from dermset.protocol import Protocol  # noqa: E402
 
@@ -49,7 +49,12 @@ DEGRADATIONS = {
     "cast_magenta": ("colour_cast", lambda a: _tint(a, (1.15, 0.8, 1.15))),
 }
 #: exposure and clipping share their positives
-ALSO = {"over_1.6": ["clipped_fraction"], "over_2.2": ["clipped_fraction"]}
+ALSO = {
+    "over_1.6": ["clipped_fraction"],
+    "over_2.2": ["clipped_fraction"],
+    "offcentre_tl": ["lesion_edge_contact"],
+    "offcentre_br": ["lesion_edge_contact"],
+}
 SCALES = (1, 2, 4, 8)
 
 
@@ -141,7 +146,12 @@ def main() -> None:
     ap.add_argument("--figures", type=Path, default=ROOT / "docs" / "figures")
     ap.add_argument("--limit", type=int, default=0)
     ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--report-only", action="store_true", help="re-judge saved measurements")
     args = ap.parse_args()
+    if args.report_only:
+        results = json.loads((args.out / "measurements.json").read_text())
+        report(results, args.figures, args.out)
+        return
     files = sorted((args.data / "images" / "isic_uda1").glob("*.jpg")) + sorted(
         (args.data / "images" / "ham10000_artefact_insertion").rglob("*.jpg")
     )
@@ -174,11 +184,22 @@ def report(results: list[dict], figures: Path, out: Path) -> None:
     def values(copy: str, check: str) -> list[float]:
         return [r["copies"][copy][check] for r in results if r["copies"][copy][check] is not None]
 
-    lines = ["| check | degradation | AUC | flagged at warn | failed at fail |", "|---|---|---|---|---|"]
-    fig, axes = plt.subplots(2, 3, figsize=(13, 8))
-    checks = ["sharpness", "underexposure", "overexposure", "clipped_fraction", "lesion_offset",
-              "colour_cast"]
-    for ax, check in zip(axes.flat, checks, strict=True):
+    lines = [
+        "| check | degradation | AUC | flagged at warn | failed at fail |",
+        "|---|---|---|---|---|",
+    ]
+    fig, axes = plt.subplots(2, 4, figsize=(18, 8))
+    checks = [
+        "sharpness",
+        "underexposure",
+        "overexposure",
+        "clipped_fraction",
+        "lesion_offset",
+        "lesion_edge_contact",
+        "colour_cast",
+    ]
+    axes.flat[-1].axis("off")
+    for ax, check in zip(axes.flat, checks, strict=False):
         t = sop[check]
         neg = values("original", check)
         entry = {
@@ -234,7 +255,9 @@ def report(results: list[dict], figures: Path, out: Path) -> None:
     fig, ax = plt.subplots(1, 2, figsize=(11, 4))
     aucs2, aucs4 = [], []
     for s in SCALES:
-        ratio = [r["per_scale"][f"blur2@{s}"]["vol"] / r["per_scale"][f"sharp@{s}"]["vol"] for r in big]
+        ratio = [
+            r["per_scale"][f"blur2@{s}"]["vol"] / r["per_scale"][f"sharp@{s}"]["vol"] for r in big
+        ]
         sharp = [r["per_scale"][f"sharp@{s}"]["sharpness"] for r in big]
         b2 = [r["per_scale"][f"blur2@{s}"]["sharpness"] for r in big]
         b4 = [r["per_scale"][f"blur4@{s}"]["sharpness"] for r in big]
@@ -249,9 +272,7 @@ def report(results: list[dict], figures: Path, out: Path) -> None:
             "auc_blur4": a4,
             "n": len(big),
         }
-        scale_lines.append(
-            f"| 1/{s} | {q[1]:.2f} ({q[0]:.2f}–{q[2]:.2f}) | {a2:.3f} | {a4:.3f} |"
-        )
+        scale_lines.append(f"| 1/{s} | {q[1]:.2f} ({q[0]:.2f}–{q[2]:.2f}) | {a2:.3f} | {a4:.3f} |")
         ax[0].scatter([s] * len(ratio), ratio, s=8, alpha=0.5)
     ax[0].set_xscale("log", base=2)
     ax[0].set_xticks(SCALES, [f"1/{s}" for s in SCALES])
@@ -276,8 +297,13 @@ def report(results: list[dict], figures: Path, out: Path) -> None:
     print()
     print("skin reference", summary["skin_ref"], "axis", summary["skin_axis"])
     for check, e in summary["checks"].items():
-        print(check, "originals median", round(e["originals_median"], 4), "p2/p98",
-              [round(x, 4) for x in e["originals_p02_p98"]])
+        print(
+            check,
+            "originals median",
+            round(e["originals_median"], 4),
+            "p2/p98",
+            [round(x, 4) for x in e["originals_p02_p98"]],
+        )
 
 
 if __name__ == "__main__":

@@ -33,7 +33,7 @@ def test_toml_round_trip_and_edit():
     [("consensus_min_agree = 2", "consensus_min_agree = 4", "cannot exceed"),
      ("reviewers = 3", "reviewers = \"three\"", "review.reviewers"),
      ('code = "NV"', 'code = "MEL"', "unique"),
-     ("warn = 0.35", "warn = 0.1", "warn must be >= fail")],
+     ("warn = 0.6", "warn = 0.1", "warn must be >= fail")],
 )
 def test_invalid_protocols_are_explained(old, new, message):
     text = Protocol().to_toml()

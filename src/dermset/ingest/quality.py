@@ -31,8 +31,8 @@ Verdict = Literal["pass", "warn", "fail"]
 #: skin tones vary (first principal component: pale pink to dark brown). The colour cast is the
 #: distance *across* that line, so darker skin types are not mistaken for a cast (fitted by
 #: benchmarks/calibrate_sop.py on the real images in shared/data).
-SKIN_REF = np.array([0.4662, 0.3029, 0.2309])
-SKIN_AXIS = np.array([0.7608, -0.1336, -0.6272])
+SKIN_REF = np.array([0.3677, 0.3171, 0.3180])
+SKIN_AXIS = np.array([0.7684, -0.1450, -0.6234])
 
 #: where each check is measured
 SCALES = {
@@ -135,11 +135,13 @@ def measure(decoded: Decoded, small: np.ndarray | None = None) -> Measurements:
     mean_lum = cv2.mean(gray, mask=m8)[0] / 255.0
     values["underexposure"] = mean_lum
     values["overexposure"] = mean_lum
-    # OpenCV's masked counts: numpy's boolean indexing was the slowest step (measured)
-    unclipped = cv2.inRange(small, (2, 2, 2), (253, 253, 253))
-    values["clipped_fraction"] = 1.0 - cv2.countNonZero(cv2.bitwise_and(unclipped, m8 * 255)) / (
-        n_field
-    )
+    # clipped: a channel blown out (>= 254) or the pixel black (all <= 2). A single channel at 0
+    # is not counted: the blue channel of dark pigment is often 0 in well-exposed images.
+    # (OpenCV's masked counts: numpy's boolean indexing was the slowest step, measured.)
+    blown = 255 - cv2.inRange(small, (0, 0, 0), (253, 253, 253))
+    black = cv2.inRange(small, (0, 0, 0), (2, 2, 2))
+    clipped = cv2.bitwise_and(cv2.bitwise_or(blown, black), m8 * 255)
+    values["clipped_fraction"] = cv2.countNonZero(clipped) / n_field
 
     lesion = find_lesion(small, fld)
     skin = m8
