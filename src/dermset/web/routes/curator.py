@@ -7,7 +7,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import RedirectResponse, Response
 from sqlalchemy import func, select
 
-from dermset.ingest.duplicate_review import (
+from dermset.ingest.dedup.review import (
     DuplicateReviewError,
     confirm_group,
     duplicate_groups,

@@ -1,5 +1,7 @@
 """A curator's review of the duplicate groups the duplicate search formed: confirm or split.
 
+(Added for the web app's duplicate-group page; it builds on :func:`listing.list_groups`.)
+
 A group is what the search leaves in the registry (docs/dev/interfaces.md): a kept image and the
 images excluded as its duplicates (``status = "duplicate"``, ``duplicate_of`` = the kept one).
 The curator looks at them side by side and either *confirms* the group (recorded in the audit
@@ -15,8 +17,10 @@ import json
 from dataclasses import dataclass, field
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm import Session
 
+from dermset.ingest.dedup.listing import list_groups
+from dermset.ingest.dedup.resolve import Evidence
 from dermset.registry.project import Project
 from dermset.registry.tables import AuditEvent, Image
 
@@ -38,10 +42,12 @@ class Member:
     quality_score: float | None
     width: int | None
     height: int | None
+    #: the search's evidence linking this image into the group (None for the kept image)
+    evidence: Evidence | None = None
 
 
 @dataclass
-class DuplicateGroup:
+class GroupForReview:
     kept: Member
     excluded: list[Member] = field(default_factory=list)
     confirmed_by: str | None = None  # the curator who confirmed exactly this group
@@ -51,13 +57,11 @@ class DuplicateGroup:
         return [self.kept.image_id, *(m.image_id for m in self.excluded)]
 
 
-def _member(img: Image, kept: Image | None = None) -> Member:
+def _member(img: Image, kept: Image | None = None, evidence: Evidence | None = None) -> Member:
     exact = (
-        kept is not None
-        and img.pixel_sha256 is not None
-        and (img.pixel_sha256 == kept.pixel_sha256)
+        kept is not None and img.pixel_sha256 is not None and img.pixel_sha256 == kept.pixel_sha256
     )
-    return Member(img.image_id, exact, img.quality_score, img.width, img.height)
+    return Member(img.image_id, exact, img.quality_score, img.width, img.height, evidence)
 
 
 def _confirmations(session: Session, keys: list[str]) -> dict[str, tuple[str, list[str]]]:
@@ -79,28 +83,32 @@ def _confirmations(session: Session, keys: list[str]) -> dict[str, tuple[str, li
     return out
 
 
-def duplicate_groups(session: Session, *, limit: int = 200) -> list[DuplicateGroup]:
-    """The groups in the registry, unconfirmed first, then by kept image."""
-    kept_alias = aliased(Image)
-    rows = session.execute(
-        select(Image, kept_alias)
-        .join(kept_alias, kept_alias.id == Image.duplicate_of)
-        .where(Image.status == "duplicate")
-        .order_by(kept_alias.id, Image.id)
-    ).all()
-    groups: dict[int, DuplicateGroup] = {}
-    for dup, kept in rows:
-        group = groups.get(kept.id)
-        if group is None:
-            group = groups[kept.id] = DuplicateGroup(_member(kept))
-        group.excluded.append(_member(dup, kept))
-    confirmed = _confirmations(session, [g.kept.image_id for g in groups.values()])
-    for g in groups.values():
+def duplicate_groups(session: Session, *, limit: int = 200) -> list[GroupForReview]:
+    """The groups in the registry with their evidence, unconfirmed first, then by kept image."""
+    listed = list_groups(session)
+    ids = {i for g in listed for i in (g.kept, *g.excluded)}
+    images = {
+        img.image_id: img
+        for start in range(0, len(ids), 500)
+        for img in session.execute(
+            select(Image).where(Image.image_id.in_(sorted(ids)[start : start + 500]))
+        ).scalars()
+    }
+    out: list[GroupForReview] = []
+    for g in listed:
+        kept = images[g.kept]
+        members = []
+        for image_id in g.excluded:
+            link = next((e for e in g.evidence if image_id in (e.a, e.b)), None)
+            members.append(_member(images[image_id], kept, link))
+        out.append(GroupForReview(_member(kept), members))
+    confirmed = _confirmations(session, [g.kept.image_id for g in out])
+    for g in out:
         hit = confirmed.get(g.kept.image_id)
         if hit and hit[1] == sorted(m.image_id for m in g.excluded):
             g.confirmed_by = hit[0]
-    ordered = sorted(groups.values(), key=lambda g: (g.confirmed_by is not None, g.kept.image_id))
-    return ordered[:limit]
+    out.sort(key=lambda g: (g.confirmed_by is not None, g.kept.image_id))
+    return out[:limit]
 
 
 def _check(role: str, reason: str, *, needed: bool) -> str:
@@ -148,7 +156,7 @@ def _kept(session: Session, image_id: str) -> tuple[Image, list[Image]]:
 
 def confirm_group(
     session: Session, project: Project, *, kept: str, actor: str, role: str, reason: str = ""
-) -> DuplicateGroup:
+) -> GroupForReview:
     """Record that a curator looked at the group and agrees with it."""
     text = _check(role, reason, needed=False)
     img, excluded = _kept(session, kept)
@@ -161,8 +169,7 @@ def confirm_group(
         action="confirm",
         changes={"excluded": (None, ids), "reason": (None, text or None)},
     )
-    group = DuplicateGroup(_member(img), [_member(e, img) for e in excluded], actor)
-    return group
+    return GroupForReview(_member(img), [_member(e, img) for e in excluded], actor)
 
 
 def split_image(
