@@ -83,7 +83,7 @@ def from_release(
             f"--verified-only: {int((keep & ~verified).sum())} image(s) with only a clinical "
             "(or no) verification stage are left out"
         )
-        keep &= verified
+        keep = keep & verified
     rows = np.flatnonzero(keep)
     if not len(rows):
         raise PredictionError(
