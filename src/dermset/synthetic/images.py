@@ -30,6 +30,7 @@ SKIN_TONES: dict[str, RGB] = {
 }
 
 MAX_LESION_SPAN = 0.55  # lesion diameter / field diameter
+HIGHLIGHT = 0.9  # auto-exposure keeps the 99th percentile of the brightest channel below this
 
 HAIR_COLOURS: dict[str, RGB] = {  # multiplicative
     "dark": (0.16, 0.13, 0.12),
@@ -295,6 +296,22 @@ def _optics(img: np.ndarray, rng: np.random.Generator, cap: Capture, fc, fr, px_
         img[c] -= grey * wb[c]
 
 
+def _auto_exposure(img: np.ndarray, fc, fr) -> None:
+    """The phone's auto-exposure: keep the brightest skin below clipping, as real captures do.
+
+    Measured on every 8th pixel inside the field: the 99th percentile of the brightest channel
+    is brought down to HIGHLIGHT when it is above it.
+    """
+    sub = img[:, ::8, ::8]
+    yy, xx = np.mgrid[0 : sub.shape[1], 0 : sub.shape[2]]
+    inside = np.hypot(xx * 8 - fc[0], yy * 8 - fc[1]) < 0.95 * fr
+    if not inside.any():
+        return
+    top = float(np.percentile(sub.max(axis=0)[inside], 99))
+    if top > HIGHLIGHT:
+        img *= HIGHLIGHT / top
+
+
 def _to_image(img: np.ndarray, rng: np.random.Generator) -> Image.Image:
     _, h, w = img.shape
     grain = rng.integers(-3, 4, size=(h, w), dtype=np.int8).astype(np.float32)
@@ -329,6 +346,7 @@ def render_capture(design: LesionDesign, diameter_mm: float, cap: Capture) -> Re
         img, design, lesion_rng, centre, radius, px_per_mm, cap.rotation
     )
     _optics(img, rng, cap, fc, fr, px_per_mm)
+    _auto_exposure(img, fc, fr)
     geometry = Geometry(fc, fr, centre, radius, px_per_mm)
     return Rendered(
         _to_image(img, rng),

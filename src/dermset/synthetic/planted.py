@@ -30,7 +30,7 @@ import numpy as np
 from PIL import Image, ImageEnhance, ImageFilter
 
 from dermset.synthetic.cohort import Lesion, Shot
-from dermset.synthetic.images import DEVICES, Device, Geometry
+from dermset.synthetic.images import DEVICES, MAX_LESION_SPAN, Device, Geometry
 
 EXACT_KINDS = ("byte_copy", "png_resave")
 NEAR_KINDS = (
@@ -67,6 +67,16 @@ FAKE_GPS = {"lat": 48.137154, "lon": 11.576124}  # a city centre, not a clinic
 FAKE_SERIAL = "F2LXK9Q7HG04"
 
 MIN_LOW_RES_MP = 0.12  # the low-resolution plant has at most this many megapixels
+UNDER_TARGET = 0.07  # mean luminance in the field of the under-exposed plant
+OVER_TARGET = 0.96  # … and at least this for the over-exposed one
+
+
+def off_centre_distance() -> float:
+    """How far off-centre to plant a lesion: beyond the default protocol's fail limit."""
+    from dermset.protocol import Protocol
+
+    check = Protocol().sop.checks.get("lesion_offset")
+    return min(0.9, max(0.55, (check.fail if check else 0.4) + 0.06))
 
 
 def expectation(role: str, kind: str | None) -> dict[str, Any]:
@@ -152,9 +162,15 @@ def plan_planted(
             shot = _derived(rng, first, "sop_failure", kind, "jpeg")
             shot.source = None  # a photograph of its own (a failed attempt), not a copy
             shot.rotation = float(rng.uniform(0, 360))
-            if kind == "off_centre":
+            if kind == "off_centre":  # zoomed out and not centred: small, near the rim
+                les = lesions[int(idx)]
+                device = device_by_name(shot.device)
+                span = les.clin_size_long_diam_mm / max(
+                    device.field_mm, les.clin_size_long_diam_mm / MAX_LESION_SPAN
+                )
+                shot.scale = float(min(1.0, 0.09 / span))
                 a = rng.uniform(0, 2 * np.pi)
-                d = rng.uniform(0.55, 0.62)
+                d = off_centre_distance() + rng.uniform(0.0, 0.02)
                 shot.shift = (float(d * np.cos(a)), float(d * np.sin(a)))
         else:
             kind = BAD_KINDS[n - counts.sop_failures]
@@ -198,16 +214,16 @@ def apply_defect(
 ) -> tuple[Image.Image, dict[str, Any]]:
     """Spoil a photograph the way the SOP check *kind* catches (off-centre is a pose, not here).
 
-    Exposure plants are pushed to a measured mean luminance inside the field (0.07 and ≥ 0.93)
-    well beyond the default fail limits (0.15 and 0.9), so they fail under any sane metric.
+    Exposure plants are pushed to a mean luminance inside the field (UNDER_TARGET, OVER_TARGET)
+    well beyond the default protocol's fail limits, so they fail under any sane metric.
     """
     w, h = img.size
     if kind == "blurred":
-        r = max(2.0, 0.008 * w)
+        r = max(2.0, 0.012 * w)
         return img.filter(ImageFilter.GaussianBlur(r)), {"blur_radius_px": round(r, 1)}
     if kind == "underexposed":
         lum = luminance_in_field(img, centre, radius)
-        gain = 0.07 / max(lum, 1e-3)
+        gain = UNDER_TARGET / max(lum, 1e-3)
         out = img.point(lambda v: int(v * gain))
         return out, {
             "gain": round(gain, 3),
@@ -216,7 +232,7 @@ def apply_defect(
     if kind == "overexposed":
         out = img
         gain = 1.0
-        while luminance_in_field(out, centre, radius) < 0.93 and gain < 8:
+        while luminance_in_field(out, centre, radius) < OVER_TARGET and gain < 8:
             gain *= 1.4
             out = img.point(lambda v, g=gain: min(255, int(v * g)))
         return out, {
