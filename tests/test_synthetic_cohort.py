@@ -431,3 +431,25 @@ def test_structure_masks_mark_the_drawn_structures_inside_the_lesion(cohort):
             assert share > (0.6 if code == "streaks" else 0.9), (rec["image"], code, share)
     assert with_masks >= 0.6 * len(rendered)
     assert all(r["structure_masks"] == {} for r in cohort.by_role("near_duplicate"))
+
+
+def test_dermsets_own_sop_checks_fail_each_plant_on_its_named_check(cohort):
+    """The plants are tuned against the default protocol as ingest measures it, not by eye."""
+    from dermset.ingest.decode import decode
+    from dermset.ingest.quality import judge, measure
+
+    sop = Protocol().sop
+
+    def verdicts(rec):
+        results, _, _ = judge(measure(decode(cohort.path(rec["image"]).read_bytes())), sop)
+        return {r.check: r.verdict for r in results}
+
+    for rec in cohort.by_role("sop_failure"):
+        (check,) = rec["expect"]["sop"]
+        assert verdicts(rec)[check] == "fail", (rec["kind"], verdicts(rec))
+    # plain photographs pass (resolution aside: these test images are deliberately small)
+    failed = Counter()
+    originals = cohort.by_role("original")
+    for rec in originals:
+        failed.update(c for c, v in verdicts(rec).items() if v == "fail" and c != "resolution_mp")
+    assert sum(failed.values()) <= 0.1 * len(originals), failed
