@@ -3,6 +3,7 @@
 Each concept keeps its tables in its own module; add its import here.
 """
 
+import dermset.registry.duplicate_tables
 import dermset.registry.ingest_ledger
 import dermset.registry.quality_tables
 import dermset.registry.user_tables

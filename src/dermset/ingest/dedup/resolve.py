@@ -1,0 +1,382 @@
+"""`resolve_duplicates`: find, verify, group and exclude the duplicates of newly ingested images.
+
+Order of work (docs/dev/interfaces.md): exact duplicates by equal pixel or file hashes; near
+candidates from the hash index over *all* fingerprinted images; each new candidate pair verified
+once on pixels loaded from the store (verdicts are kept in ``duplicate_pair``); groups are the
+connected duplicate pairs; the protocol's keep policy picks the kept image; every status change
+is audited in the one transaction that writes it. Images that failed the SOP or were withdrawn
+stay as they are; a pair a curator split is never merged again.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from PIL import Image as PILImage
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from dermset.ingest.dedup.candidates import build_index, find_candidates
+from dermset.ingest.dedup.groups import Member, UnionFind, choose_kept
+from dermset.ingest.dedup.store import load_fingerprints
+from dermset.ingest.dedup.verify import Verdict, verify_pair
+from dermset.registry.duplicate_tables import DuplicatePair
+from dermset.registry.project import Project
+from dermset.registry.tables import Acquisition, AuditEvent, Image
+
+GROUPABLE = ("active", "duplicate")
+SECOND_CAPTURE = "second capture of the same lesion (linked by its lesion record), not a copy"
+#: verification decodes stored files at about this size (JPEG DCT-domain reduction)
+LOAD_SIDE = 1024
+
+
+@dataclass
+class Evidence:
+    a: str
+    b: str
+    kind: str  # exact | near
+    hash_distance: int | None = None
+    inliers: int | None = None
+    score: float | None = None
+    transform: dict[str, Any] | None = None
+    reason: str | None = None
+
+
+@dataclass
+class DuplicateGroup:
+    kept: str
+    excluded: list[str]
+    evidence: list[Evidence] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "image_id": self.kept,
+            "excluded": list(self.excluded),
+            "evidence": [e.__dict__ for e in self.evidence],
+        }
+
+
+@dataclass
+class DuplicateReport:
+    groups: list[DuplicateGroup] = field(default_factory=list)
+    #: images this call excluded as duplicates
+    excluded: int = 0
+    candidates: int = 0
+    verified: int = 0
+    rejected: int = 0
+
+
+_TRANSPOSE = {
+    2: PILImage.Transpose.FLIP_LEFT_RIGHT,
+    3: PILImage.Transpose.ROTATE_180,
+    4: PILImage.Transpose.FLIP_TOP_BOTTOM,
+    5: PILImage.Transpose.TRANSPOSE,
+    6: PILImage.Transpose.ROTATE_270,
+    7: PILImage.Transpose.TRANSVERSE,
+    8: PILImage.Transpose.ROTATE_90,
+}
+
+
+def load_pixels(data: bytes, orientation: int | None) -> np.ndarray:
+    """A stored file as displayed, as RGB, decoded at reduced size where the format allows."""
+    if data[4:8] == b"ftyp":
+        from dermset.ingest.decode import open_stored
+
+        im = open_stored(data, orientation)
+    else:
+        im = PILImage.open(io.BytesIO(data))
+        im.draft("RGB", (LOAD_SIDE, LOAD_SIDE))
+        im.load()
+        if orientation in _TRANSPOSE:
+            im = im.transpose(_TRANSPOSE[orientation])
+    im = im.convert("RGB")
+    im.thumbnail((LOAD_SIDE, LOAD_SIDE))
+    return np.asarray(im)
+
+
+@dataclass
+class _Row:
+    pk: int
+    image_id: str
+    status: str
+    duplicate_of: int | None
+    sha256: str | None
+    pixel_sha256: str | None
+    quality_score: float | None
+    lesion_id: int | None
+
+
+def _rows(session: Session, pks: Iterable[int]) -> dict[int, _Row]:
+    out: dict[int, _Row] = {}
+    pks = sorted(set(pks))
+    for start in range(0, len(pks), 1000):
+        for r in session.execute(
+            select(
+                Image.id,
+                Image.image_id,
+                Image.status,
+                Image.duplicate_of,
+                Image.sha256,
+                Image.pixel_sha256,
+                Image.quality_score,
+            ).where(Image.id.in_(pks[start : start + 1000]))
+        ):
+            out[r[0]] = _Row(*r)
+    return out
+
+
+def _exact_pairs(session: Session, new: dict[int, _Row]) -> set[tuple[int, int]]:
+    pairs: set[tuple[int, int]] = set()
+    for col in (Image.pixel_sha256, Image.sha256):
+        keys = sorted({getattr(r, col.key) for r in new.values()} - {None})
+        for start in range(0, len(keys), 500):
+            by_key: dict[str, list[int]] = {}
+            for pk, key in session.execute(
+                select(Image.id, col).where(col.in_(keys[start : start + 500]))
+            ):
+                by_key.setdefault(key, []).append(pk)
+            for members in by_key.values():
+                for x in members:
+                    for y in members:
+                        if x < y and (x in new or y in new):
+                            pairs.add((x, y))
+    return pairs
+
+
+def _known_pairs(session: Session, pks: set[int]) -> dict[tuple[int, int], DuplicatePair]:
+    out: dict[tuple[int, int], DuplicatePair] = {}
+    ids = sorted(pks)
+    for start in range(0, len(ids), 500):
+        chunk = ids[start : start + 500]
+        for p in session.execute(
+            select(DuplicatePair).where(
+                or_(DuplicatePair.image_a.in_(chunk), DuplicatePair.image_b.in_(chunk))
+            )
+        ).scalars():
+            out[(p.image_a, p.image_b)] = p
+    return out
+
+
+def _splits(session: Session, image_ids: list[str]) -> set[tuple[str, str]]:
+    """(image, former kept) pairs a curator split apart."""
+    out: set[tuple[str, str]] = set()
+    for start in range(0, len(image_ids), 500):
+        for key, changes in session.execute(
+            select(AuditEvent.entity_key, AuditEvent.changes).where(
+                AuditEvent.entity == "image",
+                AuditEvent.action == "duplicate_split",
+                AuditEvent.entity_key.in_(image_ids[start : start + 500]),
+            )
+        ):
+            before = json.loads(changes).get("duplicate_of", [None])[0]
+            if before:
+                out.add((key, before))
+    return out
+
+
+class _Pixels:
+    """Stored images decoded on demand for verification, kept for this call only."""
+
+    def __init__(self, project: Project, session: Session, pks: set[int]):
+        self.project = project
+        self.meta: dict[int, tuple[str | None, int | None]] = {}
+        ids = sorted(pks)
+        for start in range(0, len(ids), 1000):
+            for pk, sha, orient in session.execute(
+                select(Image.id, Image.sha256, Acquisition.orientation)
+                .outerjoin(Acquisition, Acquisition.image_id == Image.id)
+                .where(Image.id.in_(ids[start : start + 1000]))
+            ):
+                self.meta[pk] = (sha, orient)
+        self.cache: dict[int, np.ndarray | None] = {}
+
+    def get(self, pk: int) -> np.ndarray | None:
+        if pk not in self.cache:
+            sha, orient = self.meta.get(pk, (None, None))
+            try:
+                self.cache[pk] = load_pixels(self.project.store.get(sha), orient) if sha else None
+            except Exception:  # a missing or unreadable file: cannot be verified
+                self.cache[pk] = None
+        return self.cache[pk]
+
+
+def resolve_duplicates(
+    project: Project, *, actor: str, image_ids: Iterable[int] | None = None
+) -> DuplicateReport:
+    """Find and exclude the duplicates of *image_ids* (``Image.id``; default: every image)."""
+    report = DuplicateReport()
+    with project.db.read() as s:
+        if image_ids is None:
+            image_ids = list(s.execute(select(Image.id)).scalars())
+        new = {pk: r for pk, r in _rows(s, image_ids).items() if r.status in GROUPABLE}
+        if not new:
+            return report
+        exact = _exact_pairs(s, new)
+        index, kinds = build_index(load_fingerprints(s))
+        queries = list(load_fingerprints(s, new))
+        cands = find_candidates(index, kinds, queries) if len(index) else []
+        report.candidates = len(cands)
+        involved = set(new) | {x for p in exact for x in p} | {x for c in cands for x in (c.a, c.b)}
+        rows = _rows(s, involved)
+        known = _known_pairs(s, set(new))
+        pixels = _Pixels(project, s, {x for c in cands for x in (c.a, c.b)})
+
+    # verify outside any transaction: pixels are slow, the registry stays free for others
+    verdicts: dict[tuple[int, int], tuple[str, Verdict | None, int | None]] = {}
+    for a, b in sorted(exact):
+        if (a, b) not in known:
+            verdicts[(a, b)] = ("exact", None, 0)
+    for c in cands:
+        key = (c.a, c.b)
+        if key in known or key in exact or key in verdicts:
+            continue
+        ra, rb = rows.get(c.a), rows.get(c.b)
+        if ra is None or rb is None or ra.status not in GROUPABLE or rb.status not in GROUPABLE:
+            continue
+        if ra.lesion_id is not None and ra.lesion_id == rb.lesion_id:
+            # the registry records them as two captures of one lesion: a second capture
+            verdicts[key] = ("near", Verdict(False, SECOND_CAPTURE), c.distance)
+            report.rejected += 1
+            continue
+        pa, pb = pixels.get(c.a), pixels.get(c.b)
+        if pa is None or pb is None:
+            v = Verdict(False, "pixels could not be loaded from the store")
+        else:
+            v = verify_pair(pa, pb, mirrored_first=c.mirrored)
+        report.verified += 1
+        report.rejected += not v.duplicate
+        verdicts[key] = ("near", v, c.distance)
+
+    with project.db.session() as s:
+        for (a, b), (kind, v, dist) in verdicts.items():
+            s.add(
+                DuplicatePair(
+                    image_a=a,
+                    image_b=b,
+                    kind=kind,
+                    verdict="duplicate" if v is None or v.duplicate else "distinct",
+                    hash_distance=dist,
+                    inliers=v.inliers if v else None,
+                    score=v.detail_correlation if v else None,
+                    transform=(v.transform or None) if v else None,
+                    reason=v.reason if v else "identical pixels or file",
+                )
+            )
+        s.flush()
+        _regroup(s, project, actor, set(new), report)
+    return report
+
+
+def _regroup(
+    s: Session, project: Project, actor: str, new: set[int], report: DuplicateReport
+) -> None:
+    """Group every image connected to *new* by duplicate pairs and apply the keep policy."""
+    seen: set[int] = set()
+    frontier = set(new)
+    edges: dict[tuple[int, int], DuplicatePair] = {}
+    while frontier:
+        seen |= frontier
+        found = _known_pairs(s, frontier)
+        nxt: set[int] = set()
+        for key, p in found.items():
+            if p.verdict == "duplicate":
+                edges[key] = p
+                nxt |= {p.image_a, p.image_b}
+        # images the pipeline recorded as exact duplicates of one another
+        for pk, dup_of in s.execute(
+            select(Image.id, Image.duplicate_of).where(
+                or_(Image.id.in_(sorted(frontier)), Image.duplicate_of.in_(sorted(frontier)))
+            )
+        ):
+            if dup_of is not None:
+                nxt |= {pk, dup_of}
+        frontier = nxt - seen
+    rows = {
+        img.id: img
+        for img in s.execute(
+            select(Image).where(Image.id.in_(sorted(seen))).with_for_update()
+        ).scalars()
+    }
+    split = _splits(s, [r.image_id for r in rows.values()])
+    uf = UnionFind()
+    for a, b in edges:
+        ra, rb = rows.get(a), rows.get(b)
+        if ra is None or rb is None:
+            continue
+        if (ra.image_id, rb.image_id) in split or (rb.image_id, ra.image_id) in split:
+            continue
+        uf.union(a, b)
+    for img in rows.values():
+        if img.duplicate_of is not None and img.duplicate_of in rows and img.status == "duplicate":
+            kept = rows[img.duplicate_of]
+            if (img.image_id, kept.image_id) not in split:
+                uf.union(img.id, kept.id)
+    policy = project.protocol.duplicates.keep
+    for members in uf.groups():
+        imgs = [rows[m] for m in members if rows[m].status in GROUPABLE]
+        if len(imgs) < 2:
+            continue
+        kept_pk = choose_kept([Member(i.id, i.quality_score, i.status) for i in imgs], policy)
+        kept = rows[kept_pk]
+        if kept.status != "active" or kept.duplicate_of is not None:
+            before = (
+                kept.status,
+                rows[kept.duplicate_of].image_id if kept.duplicate_of in rows else None,
+            )
+            kept.status, kept.duplicate_of = "active", None
+            project.audit.record(
+                s,
+                actor=actor,
+                entity="image",
+                key=kept.image_id,
+                action="duplicate_keep",
+                changes={
+                    "status": (before[0], "active"),
+                    "duplicate_of": (before[1], None),
+                    "policy": (None, policy),
+                },
+            )
+        excluded = []
+        for img in imgs:
+            if img.id == kept_pk:
+                continue
+            excluded.append(img.image_id)
+            if img.status == "duplicate" and img.duplicate_of == kept_pk:
+                continue
+            before_of = rows[img.duplicate_of].image_id if img.duplicate_of in rows else None
+            before_status = img.status
+            img.status, img.duplicate_of = "duplicate", kept_pk
+            report.excluded += before_status != "duplicate"
+            project.audit.record(
+                s,
+                actor=actor,
+                entity="image",
+                key=img.image_id,
+                action="duplicate_exclude",
+                changes={
+                    "status": (before_status, "duplicate"),
+                    "duplicate_of": (before_of, kept.image_id),
+                    "policy": (None, policy),
+                },
+            )
+        ids = {i.id for i in imgs}
+        evidence = [
+            Evidence(
+                a=rows[a].image_id,
+                b=rows[b].image_id,
+                kind=p.kind,
+                hash_distance=p.hash_distance,
+                inliers=p.inliers,
+                score=p.score,
+                transform=p.transform,
+                reason=p.reason,
+            )
+            for (a, b), p in sorted(edges.items())
+            if a in ids and b in ids
+        ]
+        report.groups.append(DuplicateGroup(kept.image_id, sorted(excluded), evidence))
