@@ -11,6 +11,7 @@ from dermset.cli import (
     audit_cmd,
     backup_cmd,
     demo_cmd,
+    duplicates_cmd,
     evaluate_cmd,
     ingest_cmd,
     labels_cmd,
@@ -37,6 +38,7 @@ app.add_typer(labels_cmd.app, name="labels")
 backup_cmd.register(app)
 evaluate_cmd.register(app)
 ingest_cmd.register(app)
+duplicates_cmd.register(app)
 demo_cmd.register(app)
 release_cmd.register(app)
 web_cmd.register(app)
