@@ -34,7 +34,7 @@ HASH_SLOTS = 2
 
 _hasher = PasswordHasher()
 _slots = threading.BoundedSemaphore(HASH_SLOTS)
-_DUMMY_HASH = _hasher.hash("dermset: no such account")
+_dummy: str | None = None
 
 
 class AccountError(ValueError):
@@ -59,6 +59,14 @@ class TooManyAttempts(Exception):
 def hash_password(password: str) -> str:
     with _slots:
         return _hasher.hash(password)
+
+
+def _dummy_hash() -> str:
+    """A hash to verify against when the name is unknown (made once, on first use)."""
+    global _dummy
+    if _dummy is None:
+        _dummy = hash_password("dermset: no such account")
+    return _dummy
 
 
 def _verify(stored: str, password: str) -> bool:
@@ -241,7 +249,7 @@ def authenticate(
     ok = (
         _verify(user.password_hash, password)
         if user is not None
-        else _verify(_DUMMY_HASH, password) and False
+        else _verify(_dummy_hash(), password) and False
     )
     ok = ok and user is not None and user.active
     session.add(
