@@ -31,6 +31,7 @@ SKIN_TONES: dict[str, RGB] = {
 
 MAX_LESION_SPAN = 0.55  # lesion diameter / field diameter
 HIGHLIGHT = 0.9  # auto-exposure keeps the 99th percentile of the brightest channel below this
+MIN_MEAN, MAX_GAIN = 0.42, 1.8  # … and lifts darker fields towards this mean luminance
 
 HAIR_COLOURS: dict[str, RGB] = {  # multiplicative
     "dark": (0.16, 0.13, 0.12),
@@ -297,19 +298,25 @@ def _optics(img: np.ndarray, rng: np.random.Generator, cap: Capture, fc, fr, px_
 
 
 def _auto_exposure(img: np.ndarray, fc, fr) -> None:
-    """The phone's auto-exposure: keep the brightest skin below clipping, as real captures do.
+    """The phone's auto-exposure, measured on every 8th pixel inside the field.
 
-    Measured on every 8th pixel inside the field: the 99th percentile of the brightest channel
-    is brought down to HIGHLIGHT when it is above it.
+    Dark skin is brought up towards a mean luminance of MIN_MEAN (with at most MAX_GAIN), and the
+    brightest skin is kept below clipping (99th percentile of the brightest channel at most
+    HIGHLIGHT), as a phone camera does.
     """
     sub = img[:, ::8, ::8]
     yy, xx = np.mgrid[0 : sub.shape[1], 0 : sub.shape[2]]
     inside = np.hypot(xx * 8 - fc[0], yy * 8 - fc[1]) < 0.95 * fr
     if not inside.any():
         return
-    top = float(np.percentile(sub.max(axis=0)[inside], 99))
+    pixels = sub[:, inside]
+    mean = float((0.299 * pixels[0] + 0.587 * pixels[1] + 0.114 * pixels[2]).mean())
+    gain = min(MAX_GAIN, MIN_MEAN / mean) if 0 < mean < MIN_MEAN else 1.0
+    top = float(np.percentile(pixels.max(axis=0), 99)) * gain
     if top > HIGHLIGHT:
-        img *= HIGHLIGHT / top
+        gain *= HIGHLIGHT / top
+    if gain != 1.0:
+        img *= gain
 
 
 def _to_image(img: np.ndarray, rng: np.random.Generator) -> Image.Image:
