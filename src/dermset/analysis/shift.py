@@ -164,8 +164,13 @@ def label_shift(a: Side, b: Side) -> dict[str, Any]:
             for s in (a, b)
         ]
     )
-    p, v = _chi2(lesion_counts)
-    tvd = 0.5 * sum(abs((r["a_share"] or 0) - (r["b_share"] or 0)) for r in out_rows)
+    p, v = _chi2(lesion_counts) if na > 0 and nb > 0 else (None, None)
+    both = na > 0 and nb > 0
+    tvd = (
+        0.5 * sum(abs((r["a_share"] or 0) - (r["b_share"] or 0)) for r in out_rows)
+        if both
+        else None
+    )
     return {
         "categories": out_rows,
         "a_labelled": na,
@@ -402,6 +407,12 @@ def shift(
         "embeddings": None,
         "notes": notes,
     }
+    unlabelled = [s.name for s in (a, b) if s.metadata["diagnosis_category"].notna().sum() == 0]
+    if unlabelled:
+        notes.append(
+            f"{', '.join(unlabelled)} has no diagnoses (a metadata table without labels, e.g. "
+            "ISIC 2019's, whose labels are in the separate ground-truth file): no label shift"
+        )
     if images and a.image_paths and b.image_paths:
         result["images"] = image_shift(a, b, permutations=permutations, seed=seed, workers=workers)
     elif images:

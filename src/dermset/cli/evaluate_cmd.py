@@ -191,15 +191,28 @@ def _show_shift(result: dict[str, Any]) -> None:
         )
     console.print(t)
     console.print(
+        f"labelled images: {ls['a_labelled']} (release) vs {ls['b_labelled']} (reference)"
+    )
+    console.print(
         f"total variation {fmt(ls['total_variation'])}, Cramér's V "
         f"{fmt(ls['cramers_v'])}, p = {pvalue(ls['p_value'])} ({ls['test']})"
     )
     t = Table(title="Covariate shift", show_edge=False)
     for col in ("field", "unit", "missing", "effect size", "p (Holm)"):
-        t.add_column(col, justify="left" if col in ("field", "unit") else "right")
+        t.add_column(
+            col,
+            justify="left" if col in ("field", "unit") else "right",
+            no_wrap=col in ("missing", "effect size"),
+        )
     for c in result["covariates"]:
         if not c["comparable"]:
-            effect = "not recorded on both sides"
+            effect = "not in the " + (
+                "reference"
+                if c["b_missing"] == 1 and c["a_missing"] < 1
+                else "release"
+                if c["a_missing"] == 1 and c["b_missing"] < 1
+                else "data"
+            )
         elif c["kind"] == "numeric":
             effect = f"SMD {fmt(c['smd'], 2)}"
         else:
