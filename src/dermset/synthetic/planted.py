@@ -149,8 +149,9 @@ def plan_planted(
     planted: list[Shot] = []
     for i in range(counts.duplicates):
         kind = DUPLICATE_KINDS[i % len(DUPLICATE_KINDS)]
-        # the first source gets two copies (a group of three); the others one each
-        src = sources[0] if i < 2 else sources[i - 1]
+        # one group of three — a byte copy (exact) and a re-encoded copy (near) of the same
+        # photograph, so exact and near evidence meet in one group; the others are pairs
+        src = sources[0] if i in (0, 2) else sources[i if i < 2 else i - 1]
         role = "exact_duplicate" if kind in EXACT_KINDS else "near_duplicate"
         planted.append(_derived(rng, src, role, kind, "png" if kind == "png_resave" else "jpeg"))
     by_lesion = {s.lesion_id: s for s in originals}
