@@ -16,19 +16,24 @@ difference is "significant", so the size is what a reader should weigh:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
-from dermset.analysis.image_stats import STATISTICS, statistics_table
-from dermset.analysis.tables import read_metadata_table
-from dermset.analysis.two_sample import classifier_two_sample_test, mmd_permutation_test
-from dermset.model.taxonomy import Taxonomy
-from dermset.release.reader import Release, is_release, load_release
+from dermset.analysis.effect_sizes import categorical_shift, chi2_test, holm, numeric_shift
+from dermset.analysis.image_shift import embedding_shift, image_shift
+from dermset.analysis.sides import Side, load_side, side_from_release
+
+__all__ = [
+    "FIELDS",
+    "Side",
+    "covariate_shift",
+    "label_shift",
+    "load_side",
+    "shift",
+    "side_from_release",
+]
 
 #: field → (title, unit of analysis, kind)
 FIELDS: dict[str, tuple[str, str, str]] = {
@@ -39,97 +44,6 @@ FIELDS: dict[str, tuple[str, str, str]] = {
     "acquisition_device": ("device", "image", "categorical"),
     "verification_stage": ("verification stage", "image", "categorical"),
 }
-
-
-@dataclass
-class Side:
-    """One dataset in a comparison."""
-
-    name: str
-    kind: str  # "release" | "table"
-    metadata: pd.DataFrame  # model fields, indexed by image id
-    taxonomy: Taxonomy
-    image_paths: dict[str, Path] = field(default_factory=dict)
-    masks: dict[str, Path] = field(default_factory=dict)
-    notes: list[str] = field(default_factory=list)
-
-    def units(self, unit: str) -> pd.DataFrame:
-        """One row per patient / lesion / image (the first image of each)."""
-        meta = self.metadata
-        if unit == "image":
-            return meta
-        keys = []
-        for image, row in meta.iterrows():
-            p, q = row.get("patient_id"), row.get("lesion_id")
-            if unit == "patient" and isinstance(p, str):
-                keys.append("p:" + p)
-            elif isinstance(q, str):
-                keys.append(f"l:{p}/{q}" if unit == "lesion" else "l:" + q)
-            else:
-                keys.append("i:" + str(image))
-        return meta[~pd.Series(keys, index=meta.index).duplicated().to_numpy()]
-
-    def unit_used(self, unit: str) -> str:
-        meta = self.metadata
-        if unit == "patient" and meta.get("patient_id", pd.Series(dtype=object)).notna().any():
-            return "patient"
-        if unit in ("patient", "lesion") and meta.get("lesion_id", pd.Series()).notna().any():
-            return "lesion"
-        return "image"
-
-
-def side_from_release(release: Release) -> Side:
-    return Side(
-        release.name,
-        "release",
-        release.metadata,
-        release.taxonomy,
-        dict(release.image_paths),
-        dict(release.masks),
-    )
-
-
-def load_side(path: str | Path, mapping: str | None, taxonomy: Taxonomy) -> Side:
-    """A release folder, or a metadata table read through a mapping (detected if not given)."""
-    if is_release(path):
-        return side_from_release(load_release(path))
-    table = read_metadata_table(path, mapping, taxonomy)
-    notes = []
-    if table.skipped:
-        reasons = ", ".join(f"{k} ×{v}" for k, v in table.skipped_reasons.most_common(3))
-        notes.append(
-            f"{table.skipped} of {table.rows} rows of {table.name} could not be "
-            f"translated and are left out ({reasons})"
-        )
-    return Side(f"{table.name} ({table.mapping})", "table", table.frame, taxonomy, notes=notes)
-
-
-def _holm(pvalues: list[float | None]) -> list[float | None]:
-    idx = [i for i, p in enumerate(pvalues) if p is not None and np.isfinite(p)]
-    order = sorted(idx, key=lambda i: pvalues[i])  # type: ignore[arg-type, return-value]
-    out: list[float | None] = list(pvalues)
-    running = 0.0
-    m = len(order)
-    for rank, i in enumerate(order):
-        running = max(running, min(1.0, (m - rank) * float(pvalues[i])))  # type: ignore[arg-type]
-        out[i] = running
-    return out
-
-
-def _chi2(table: np.ndarray) -> tuple[float | None, float | None]:
-    """(p-value, Cramér's V) of a 2 × k count table, columns without counts dropped.
-
-    V is computed as if both sides had the same size (from the two rows' shares): the usual V
-    shrinks towards 0 when one dataset is much larger than the other, which would make a
-    comparison of 300 patients against HAM10000's 7,470 lesions look like no shift at all.
-    """
-    table = table[:, table.sum(axis=0) > 0]
-    if table.shape[1] < 2 or (table.sum(axis=1) == 0).any():
-        return None, None
-    _, p, _, _ = stats.chi2_contingency(table, correction=False)
-    shares = table / table.sum(axis=1, keepdims=True)
-    chi2_per_case = stats.chi2_contingency(shares, correction=False)[0] / shares.sum()
-    return float(p), float(np.sqrt(chi2_per_case / (min(shares.shape) - 1)))
 
 
 def label_shift(a: Side, b: Side) -> dict[str, Any]:
@@ -164,7 +78,7 @@ def label_shift(a: Side, b: Side) -> dict[str, Any]:
             for s in (a, b)
         ]
     )
-    p, v = _chi2(lesion_counts) if na > 0 and nb > 0 else (None, None)
+    p, v = chi2_test(lesion_counts) if na > 0 and nb > 0 else (None, None)
     both = na > 0 and nb > 0
     tvd = (
         0.5 * sum(abs((r["a_share"] or 0) - (r["b_share"] or 0)) for r in out_rows)
@@ -181,73 +95,6 @@ def label_shift(a: Side, b: Side) -> dict[str, Any]:
         "test": "chi-square, one count per lesion",
         "only_in_a": [r["code"] for r in out_rows if r["a_images"] and not r["b_images"]],
         "only_in_b": [r["code"] for r in out_rows if r["b_images"] and not r["a_images"]],
-    }
-
-
-def _numeric(xa: pd.Series, xb: pd.Series) -> dict[str, Any]:
-    va, vb = xa.dropna().to_numpy(float), xb.dropna().to_numpy(float)
-    out: dict[str, Any] = {
-        "a_mean": float(va.mean()) if len(va) else None,
-        "b_mean": float(vb.mean()) if len(vb) else None,
-        "a_median": float(np.median(va)) if len(va) else None,
-        "b_median": float(np.median(vb)) if len(vb) else None,
-        "smd": None,
-        "wasserstein": None,
-        "ks": None,
-        "p_value": None,
-    }
-    if len(va) and len(vb):
-        out["histogram"] = _histogram(va, vb)
-    if len(va) > 1 and len(vb) > 1:
-        pooled = np.sqrt((va.var(ddof=1) + vb.var(ddof=1)) / 2)
-        scale = max(1.0, abs(float(va.mean())), abs(float(vb.mean())))
-        if pooled > 1e-9 * scale:
-            out["smd"] = float((va.mean() - vb.mean()) / pooled)
-        else:  # no variation on either side: a difference has no size in SD units
-            out["smd"] = 0.0 if np.isclose(va.mean(), vb.mean()) else None
-        out["wasserstein"] = float(stats.wasserstein_distance(va, vb))
-        ks = stats.ks_2samp(va, vb)
-        out["ks"], out["p_value"] = float(ks.statistic), float(ks.pvalue)
-    return out
-
-
-def _histogram(va: np.ndarray, vb: np.ndarray) -> dict[str, list[float]]:
-    """Shared bins for both sides (5-year bins for ages in ISIC's 5-year rounding)."""
-    both = np.concatenate([va, vb])
-    if np.all(np.mod(both, 5) == 0):
-        edges = np.arange(both.min() - 2.5, both.max() + 5, 5)
-    else:
-        edges = np.histogram_bin_edges(both, bins=min(30, max(5, int(np.sqrt(len(both))))))
-    return {
-        "edges": edges.round(6).tolist(),
-        "a": np.histogram(va, edges)[0].tolist(),
-        "b": np.histogram(vb, edges)[0].tolist(),
-    }
-
-
-def _categorical(xa: pd.Series, xb: pd.Series) -> dict[str, Any]:
-    ka, kb = xa.dropna().astype(str), xb.dropna().astype(str)
-    values = sorted(set(ka) | set(kb))
-    ca = ka.value_counts().reindex(values, fill_value=0)
-    cb = kb.value_counts().reindex(values, fill_value=0)
-    p, v = _chi2(np.vstack([ca.to_numpy(), cb.to_numpy()]))
-    sa = ca / ca.sum() if ca.sum() else ca * 0.0
-    sb = cb / cb.sum() if cb.sum() else cb * 0.0
-    both = ca.sum() > 0 and cb.sum() > 0
-    return {
-        "values": [
-            {
-                "value": val,
-                "a_count": int(ca[val]),
-                "b_count": int(cb[val]),
-                "a_share": float(sa[val]) if ca.sum() else None,
-                "b_share": float(sb[val]) if cb.sum() else None,
-            }
-            for val in values
-        ],
-        "total_variation": float(0.5 * np.abs(sa - sb).sum()) if both else None,
-        "cramers_v": v,
-        "p_value": p,
     }
 
 
@@ -274,117 +121,12 @@ def covariate_shift(a: Side, b: Side) -> list[dict[str, Any]]:
             results.append(entry)
             continue
         entry["comparable"] = True
-        entry.update(_numeric(xa, xb) if kind == "numeric" else _categorical(xa, xb))
+        entry.update(numeric_shift(xa, xb) if kind == "numeric" else categorical_shift(xa, xb))
         results.append(entry)
-    adjusted = _holm([r.get("p_value") for r in results])
+    adjusted = holm([r.get("p_value") for r in results])
     for r, p in zip(results, adjusted, strict=True):
         r["p_holm"] = p
     return results
-
-
-def image_shift(
-    a: Side, b: Side, *, permutations: int = 100, seed: int = 0, workers: int = 1
-) -> dict[str, Any]:
-    """Image statistics on both sides: per statistic distances, then a classifier 2-sample test."""
-    tables = {}
-    errors: list[str] = []
-    for side in (a, b):
-        jobs = [(i, p, side.masks.get(i)) for i, p in side.image_paths.items()]
-        frame, errs = statistics_table(jobs, workers=workers)
-        tables[side.name] = frame
-        errors += errs
-    sa, sb = tables[a.name], tables[b.name]
-    per_stat = []
-    for name, (title, unit) in STATISTICS.items():
-        entry = {"statistic": name, "title": title, "unit": unit, **_numeric(sa[name], sb[name])}
-        pooled = np.sqrt((sa[name].var() + sb[name].var()) / 2)
-        entry["wasserstein_sd"] = (
-            float(entry["wasserstein"] / pooled)
-            if entry["wasserstein"] is not None and entry["smd"] is not None and pooled > 0
-            else None
-        )
-        per_stat.append(entry)
-    for entry, p in zip(per_stat, _holm([e["p_value"] for e in per_stat]), strict=True):
-        entry["p_holm"] = p
-    cols = list(STATISTICS)
-    ga = _groups(a, list(sa.index))
-    gb = _groups(b, list(sb.index))
-    c2st = classifier_two_sample_test(
-        sa[cols].to_numpy(), sb[cols].to_numpy(), ga, gb, permutations=permutations, seed=seed
-    )
-    return {
-        "a_images": len(sa),
-        "b_images": len(sb),
-        "unreadable": errors,
-        "statistics": per_stat,
-        "classifier_test": {
-            **c2st.to_dict(),
-            "features": cols,
-            "null": c2st.null.round(4).tolist(),
-        },
-        "values": {
-            a.name: sa[cols].round(4).to_dict("list"),
-            b.name: sb[cols].round(4).to_dict("list"),
-        },
-    }
-
-
-def _groups(side: Side, images: list[str]) -> np.ndarray:
-    meta = side.metadata.reindex(images)
-    out = []
-    for image in images:
-        p = meta.at[image, "patient_id"] if "patient_id" in meta.columns else None
-        q = meta.at[image, "lesion_id"] if "lesion_id" in meta.columns else None
-        out.append(p if isinstance(p, str) else q if isinstance(q, str) else image)
-    return np.asarray(out, dtype=object)
-
-
-def load_embeddings(path: str | Path, side: Side) -> np.ndarray:
-    """A ``.npy`` (rows in the order of the side's metadata) or ``.npz`` with ``ids`` and
-    ``embeddings``; raises ValueError naming the file when rows do not line up."""
-    path = Path(path)
-    try:
-        data = np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as exc:
-        raise ValueError(f"{path.name}: cannot be read as a NumPy array ({exc})") from None
-    ids = list(side.metadata.index)
-    if isinstance(data, np.lib.npyio.NpzFile):
-        if not {"ids", "embeddings"} <= set(data.files):
-            raise ValueError(f"{path.name}: an .npz needs arrays 'ids' and 'embeddings'")
-        given = [str(i) for i in data["ids"]]
-        emb = np.asarray(data["embeddings"], float)
-        position = {i: k for k, i in enumerate(given)}
-        missing = [i for i in ids if i not in position]
-        if len(missing) == len(ids):
-            raise ValueError(f"{path.name}: none of its ids are images of {side.name}")
-        rows = [position[i] for i in ids if i in position]
-        emb = emb[rows]
-    else:
-        emb = np.asarray(data, float)
-        if emb.ndim != 2 or len(emb) != len(ids):
-            raise ValueError(
-                f"{path.name}: expected a 2-D array with one row per image of {side.name} "
-                f"({len(ids)} rows, in metadata order); got shape {emb.shape}. Use an .npz "
-                "with 'ids' and 'embeddings' to name the rows"
-            )
-    if not np.isfinite(emb).all():
-        bad = int((~np.isfinite(emb)).any(axis=1).sum())
-        raise ValueError(f"{path.name}: {bad} row(s) contain NaN or infinite values")
-    return emb
-
-
-def embedding_shift(
-    ea: np.ndarray, eb: np.ndarray, *, permutations: int = 500, seed: int = 0
-) -> dict[str, Any]:
-    if ea.shape[1] != eb.shape[1]:
-        raise ValueError(f"embeddings have {ea.shape[1]} and {eb.shape[1]} dimensions")
-    result = mmd_permutation_test(ea, eb, permutations=permutations, seed=seed)
-    return {
-        **result.to_dict(),
-        "dimensions": int(ea.shape[1]),
-        "null": result.null.round(6).tolist(),
-        "kernel": "Gaussian, median heuristic",
-    }
 
 
 def shift(
