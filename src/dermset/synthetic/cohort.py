@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from dermset.protocol import Protocol
 from dermset.synthetic.images import DEVICE_WEIGHTS, DEVICES, SKIN_TONES
 
 #: Share of lesions per category (code of the default taxonomy). Malignant: 3.8 % as in the
@@ -34,18 +35,11 @@ CATEGORY_SHARES: dict[str, float] = {
     "BCC": 0.038 * 15 / 39,
     "SCC": 0.038 * 6 / 39,
 }
-CATEGORY_NAMES: dict[str, str] = {
-    "MEL": "melanoma",
-    "BCC": "basal cell carcinoma",
-    "SCC": "squamous cell carcinoma",
-    "AK": "actinic keratosis",
-    "BKL": "benign keratosis",
-    "NV": "nevus",
-    "DF": "dermatofibroma",
-    "VASC": "vascular lesion",
-    "OTHER": "other benign",
-}
-MALIGNANT = frozenset({"MEL", "BCC", "SCC"})
+#: The default protocol's taxonomy names the categories and says which are malignant and need
+#: histopathology; the shares above are keyed by its codes.
+TAXONOMY = Protocol().taxonomy()
+MALIGNANT = frozenset(TAXONOMY.malignant_codes)
+NEEDS_HISTOPATHOLOGY = frozenset(TAXONOMY.histopathology_codes)
 
 #: Typical age of a patient with the lesion: older patients get the keratoses and cancers.
 TYPICAL_AGE = {
@@ -301,7 +295,7 @@ def plan_lesions(rng: np.random.Generator, n_lesions: int) -> tuple[list[Patient
                 patient_id=patients[pi].patient_id,
                 diagnosis=code,
                 clinical_diagnosis=clinical,
-                histopathology=code in MALIGNANT or clinical in MALIGNANT,
+                histopathology=code in NEEDS_HISTOPATHOLOGY or clinical in NEEDS_HISTOPATHOLOGY,
                 anatom_site_general=site,
                 clin_size_long_diam_mm=_size_mm(rng, code),
                 size_recorded=rng.random() > 0.05,

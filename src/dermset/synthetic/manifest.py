@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from dermset.synthetic import planted as pl
-from dermset.synthetic.cohort import CATEGORY_NAMES, MALIGNANT, CohortPlan
+from dermset.synthetic.cohort import MALIGNANT, TAXONOMY, CohortPlan
 
 TRUTH_VERSION = 1
 DECODABLE_ROLES = ("original", "second_capture", "sop_failure", "privacy_bait", "format")
@@ -155,10 +155,8 @@ def summarise(plan: CohortPlan, facts: dict[str, dict[str, Any]], root: Path) ->
                 "lesion_id": les.lesion_id,
                 "patient_id": les.patient_id,
                 "diagnosis": les.diagnosis,
-                "diagnosis_name": CATEGORY_NAMES.get(les.diagnosis, les.diagnosis),
-                "benign_malignant": "malignant"
-                if les.malignant
-                else ("indeterminate" if les.diagnosis == "AK" else "benign"),
+                "diagnosis_name": TAXONOMY[les.diagnosis].name,
+                "benign_malignant": TAXONOMY[les.diagnosis].malignancy.value,
                 "clinical_diagnosis": les.clinical_diagnosis,
                 "histopathology": les.histopathology,
                 "anatom_site_general": les.anatom_site_general,

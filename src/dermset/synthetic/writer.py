@@ -32,7 +32,7 @@ from PIL import Image
 
 from dermset.synthetic import planted as pl
 from dermset.synthetic.cohort import (
-    CATEGORY_NAMES,
+    TAXONOMY,
     CohortPlan,
     Lesion,
     Patient,
@@ -357,7 +357,7 @@ def _write_csv(plan: CohortPlan, path: Path) -> None:
                     "dermoscopic",
                     device.dermoscopic_type,
                     s.acquisition_day,
-                    CATEGORY_NAMES.get(les.clinical_diagnosis, les.clinical_diagnosis),
+                    TAXONOMY[les.clinical_diagnosis].name,
                 )
             )
 
