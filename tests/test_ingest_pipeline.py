@@ -99,8 +99,10 @@ def test_resaved_copies_are_exact_duplicates(project, tmp_path, shared_data):
     summary = ingest_paths(project, [d], workers=1)
     assert summary.records == 4 and summary.exact_duplicates == 2
     with project.db.read() as s:
-        rows = list(s.execute(select(ImageRow).order_by(ImageRow.id)).scalars())
+        by_hmac = {r.filename_hmac: r for r in s.execute(select(ImageRow)).scalars()}
         s.expunge_all()
+    names = ["a_original.jpg", "b_exported.jpg", "c_png.png", "d_png_resaved.png"]
+    rows = [by_hmac[project.keys.filename(n)] for n in names]
     assert [r.status == "duplicate" for r in rows] == [False, True, False, True]
     assert rows[1].duplicate_of == rows[0].id and rows[3].duplicate_of == rows[2].id
     assert len(list(project.store.iter_keys())) == 2

@@ -86,7 +86,7 @@ def prepare(path: str) -> Prepared:
         if fingerprint is not None:
             out.fingerprint = fingerprint(small)
         out.data = scrubbed.data
-        out.sha256 = hashlib.sha256(scrubbed.data).hexdigest()
+        out.sha256 = scrubbed.sha256
         out.pixel_sha256 = scrubbed.pixel_sha256
         out.media_type = scrubbed.media_type
         out.width, out.height = decoded.width, decoded.height
