@@ -41,6 +41,7 @@ def evaluate(
         list[Path],
         typer.Argument(
             help="RELEASE PREDICTIONS.csv, or only PREDICTIONS.csv together with --truth",
+            metavar="[RELEASE] PREDICTIONS.csv",
             show_default=False,
         ),
     ],
