@@ -17,7 +17,7 @@ def _describe(e) -> str:
     t = e.transform or {}
     bits = [f"hash distance {e.hash_distance}", f"{e.inliers} matched points"]
     if e.score is not None:
-        bits.append(f"detail correlation {e.score:.2f}")
+        bits.append(f"rigid to {e.score:.2f} px")
     if t.get("mirrored"):
         bits.append("mirrored")
     if t.get("rotation_deg") is not None and abs(t["rotation_deg"]) >= 1:

@@ -262,7 +262,7 @@ def resolve_duplicates(
                     verdict="duplicate" if v is None or v.duplicate else "distinct",
                     hash_distance=dist,
                     inliers=v.inliers if v else None,
-                    score=v.detail_correlation if v else None,
+                    score=v.misfit_px if v else None,
                     transform=(v.transform or None) if v else None,
                     reason=v.reason if v else "identical pixels or file",
                 )
