@@ -378,6 +378,9 @@ def encode(img: Image.Image, fmt: str, quality: int = 92, exif: Image.Exif | Non
     if fmt == "png":
         img.save(buf, format="PNG", compress_level=1)
     elif fmt == "heic":
+        import pillow_heif  # registered per process: workers start fresh
+
+        pillow_heif.register_heif_opener()
         # x265's default preset takes seconds per megapixel; "ultrafast" a tenth of that
         img.save(
             buf, format="HEIF", quality=quality - 10, enc_params={"preset": "ultrafast"}, **extra

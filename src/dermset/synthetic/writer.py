@@ -20,6 +20,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import multiprocessing
 import os
 import shutil
 from concurrent.futures import ProcessPoolExecutor
@@ -307,7 +308,9 @@ def _write(plan: CohortPlan, root: Path, workers: int) -> dict[str, dict[str, An
     facts: dict[str, dict[str, Any]] = {}
     jobs = _jobs(plan)
     if workers > 1:
-        with ProcessPoolExecutor(max_workers=workers) as pool:
+        # forkserver: forking a process that runs threads (a web server, a test runner) is unsafe
+        ctx = multiprocessing.get_context("forkserver")
+        with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
             results = pool.map(_produce, jobs, chunksize=4)
             _store(results, by_id, root, facts)
     else:
