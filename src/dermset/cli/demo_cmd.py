@@ -6,6 +6,7 @@ heading, so what the demo shows is what those commands do.
 
 from __future__ import annotations
 
+import json
 import shutil
 import time
 from pathlib import Path
@@ -15,12 +16,15 @@ import typer
 from rich.table import Table
 
 from dermset.cli.common import console, fail
+from dermset.cli.evaluate_cmd import evaluate_baseline
 from dermset.cli.ingest_cmd import _progress, _show
 from dermset.ingest.mapping_files import load_mapping
 from dermset.ingest.pipeline import ingest_paths
 from dermset.registry.project import Project
 from dermset.registry.summary import status as registry_status
 from dermset.registry.tables import Image
+from dermset.release.create import create_release
+from dermset.report.dataset_report import build_report
 from dermset.synthetic import DEFAULT_SIZE, generate_cohort
 from dermset.synthetic.reviewers import simulate_verification
 
@@ -61,7 +65,7 @@ def demo(
 ) -> None:
     """Generate a synthetic cohort and run every stage of dermset on it."""
     started = time.perf_counter()
-    total = 4
+    total = 7
     out = out.resolve()
     _prepare_out(out)
     console.rule("[bold]dermset demo[/]")
@@ -119,8 +123,26 @@ def demo(
         for stage, n in st["by_verification_stage"].items():
             t.add_row(f"stage: {stage}", str(n))
         console.print(t)
+
+        _step(5, total, "Report: the study's tables and figures",
+              f"dermset report --out {out / 'report'}")
+        html = build_report(project, out / "report")
+        console.print(f"report {html} (stats.json and PNG/SVG figures beside it)")
+
+        _step(6, total, "Release: versioned, de-identified, validated",
+              "dermset release create --name demo-v1 --splits patient-kfold:5")
+        release = create_release(project, "demo-v1", splits="patient-kfold:5",
+                                 actor="demo-curator", seed=seed)
+        info = json.loads((release / "release.json").read_text())
+        console.print(f"release {release}: {info['counts'].get('images')} images; ISIC "
+                      "metadata.csv, images, splits.csv, Parquet, croissant.json, datasheet, "
+                      "BagIt bag, ISIC contribution package; de-identification gate passed")
     finally:
         project.close()
+
+    _step(7, total, "Evaluate a baseline model on the release",
+          f"dermset baseline {release} && dermset evaluate {release} predictions.csv")
+    evaluate_baseline(release, out / "evaluation", seed=seed)
     console.print()
     console.print(f"[green]demo finished[/] in {time.perf_counter() - started:.0f} s. Explore: "
                   f"dermset status --project {out / 'project'}")
