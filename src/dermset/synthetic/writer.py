@@ -23,6 +23,7 @@ import io
 import multiprocessing
 import os
 import shutil
+import threading
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -308,8 +309,10 @@ def _write(plan: CohortPlan, root: Path, workers: int) -> dict[str, dict[str, An
     facts: dict[str, dict[str, Any]] = {}
     jobs = _jobs(plan)
     if workers > 1:
-        # forkserver: forking a process that runs threads (a web server, a test runner) is unsafe
-        ctx = multiprocessing.get_context("forkserver")
+        # fork is quick and needs no `__main__` guard in the caller's script, but forking a
+        # process that runs other threads (a web server) is unsafe: then a forkserver
+        method = "fork" if threading.active_count() == 1 else "forkserver"
+        ctx = multiprocessing.get_context(method)
         with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
             results = pool.map(_produce, jobs, chunksize=4)
             _store(results, by_id, root, facts)
