@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import statistics
+import threading
 from collections import Counter
 from pathlib import Path
 
@@ -66,6 +67,15 @@ def _digest_tree(root: Path) -> dict[str, str]:
 def test_same_seed_gives_the_same_bytes_whatever_the_worker_count(tmp_path):
     a = generate_cohort(tmp_path / "a", size=40, seed=3, image_size=(160, 120))
     b = generate_cohort(tmp_path / "b", size=40, seed=3, image_size=(160, 120), workers=2)
+    stop = threading.Event()  # a live thread, as in a web server: workers come from a forkserver
+    thread = threading.Thread(target=stop.wait)
+    thread.start()
+    try:
+        b2 = generate_cohort(tmp_path / "b2", size=40, seed=3, image_size=(160, 120), workers=2)
+    finally:
+        stop.set()
+        thread.join()
+    assert _digest_tree(b2.root) == _digest_tree(a.root)
     c = generate_cohort(tmp_path / "c", size=40, seed=4, image_size=(160, 120))
     da, db = _digest_tree(a.root), _digest_tree(b.root)
     masks = sum(1 + len(r["structure_masks"]) for r in a.images if r["mask"])
