@@ -43,18 +43,26 @@ COHORT_SIZE = 40
 COHORT_IMAGE = (640, 480)
 
 
-@pytest.fixture
-def cheap_hashes(monkeypatch):
+@contextmanager
+def cheap_hashing() -> Iterator[None]:
     """Argon2id with tiny costs: the production profile takes ~0.5 s per hash on a busy
     2-core machine, and the web tests create and sign in dozens of accounts."""
     from argon2 import PasswordHasher
 
     from dermset.web import accounts
 
-    monkeypatch.setattr(
-        accounts, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
-    )
-    monkeypatch.setattr(accounts, "_dummy", None)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(
+            accounts, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+        )
+        mp.setattr(accounts, "_dummy", None)
+        yield
+
+
+@pytest.fixture
+def cheap_hashes() -> Iterator[None]:
+    with cheap_hashing():
+        yield
 
 
 def study_protocol() -> Protocol:
@@ -206,3 +214,33 @@ def live_server(app) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+
+
+# -- the study's steps, through the pages --------------------------------------------------
+IMAGE_IDS = re.compile(r'name="image_id" value="([^"]+)"')
+
+
+def upload(client: Browserless, photos, fields: dict[str, str]):
+    """POST the capture form; *photos* are paths or (name, bytes) pairs."""
+    files = []
+    for p in photos:
+        name, data = (p.name, p.read_bytes()) if isinstance(p, Path) else p
+        files.append(("photos", (name, data, "image/jpeg")))
+    return client.post("/capture", fields, files=files)
+
+
+def annotate(client: Browserless, image_ids, diagnosis: str, note: str = "", structures=()):
+    return client.post(
+        "/capture/annotate",
+        {
+            "image_id": list(image_ids),
+            "diagnosis": diagnosis,
+            "note": note,
+            "structure": list(structures),
+        },
+    )
+
+
+def review(client: Browserless, image_id: str, diagnosis: str, confidence: int = 4, **extra):
+    data = {"diagnosis": diagnosis, "confidence": str(confidence), **extra}
+    return client.post(f"/review/{image_id}", data)

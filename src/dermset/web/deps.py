@@ -126,9 +126,14 @@ def render(
     *,
     status: int = 200,
     viewer: Viewer | None = None,
+    anonymous: bool = False,
 ) -> HTMLResponse:
+    """A page; *anonymous* renders it without the signed-in header (the sign-in form)."""
     st = state(request)
-    viewer = viewer if viewer is not None else getattr(request.state, "viewer", None)
+    if anonymous:
+        viewer = None
+    elif viewer is None:
+        viewer = getattr(request.state, "viewer", None)
     ctx = {
         "viewer": viewer,
         "csrf": viewer.csrf if viewer else "",

@@ -41,6 +41,7 @@ def login_page(
         "login.html",
         {"nonce": nonce, "message": message, "next": next_path, "name": name, "level": level},
         status=status,
+        anonymous=True,
     )
     response.set_cookie(
         LOGIN_COOKIE,
@@ -63,8 +64,13 @@ def root(request: Request) -> Response:
 @router.get("/login", response_model=None)
 def login_form(request: Request, next: str = "") -> Response:
     viewer = current_viewer(request)
-    if viewer is not None:
-        return RedirectResponse(safe_next(next) or HOME[viewer.role], status_code=303)
+    if viewer is not None:  # e.g. a shared clinic computer: someone else signs in
+        return login_page(
+            request,
+            next_path=safe_next(next) or "",
+            message=f"Signed in as {viewer.name}. Signing in here ends that session.",
+            level="",
+        )
     return login_page(request, next_path=safe_next(next) or "")
 
 
