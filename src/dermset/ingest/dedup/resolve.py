@@ -5,15 +5,16 @@ candidates from the hash index over *all* fingerprinted images; each new candida
 once on pixels loaded from the store (verdicts are kept in ``duplicate_pair``); groups are the
 connected duplicate pairs; the protocol's keep policy picks the kept image; every status change
 is audited in the one transaction that writes it. Images that failed the SOP or were withdrawn
-stay as they are; a pair a curator split is never merged again.
+stay as they are; an image a curator split off a group is not merged again on the verdicts that
+existed when they decided.
 """
 
 from __future__ import annotations
 
 import io
-import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
@@ -24,13 +25,19 @@ from sqlalchemy.orm import Session
 from dermset.ingest.dedup.candidates import build_index, find_candidates
 from dermset.ingest.dedup.groups import Member, UnionFind, choose_kept
 from dermset.ingest.dedup.store import load_fingerprints
-from dermset.ingest.dedup.verify import Verdict, verify_pair
+from dermset.ingest.dedup.verify import (
+    MAX_MISFIT_PX,
+    MAX_MISFIT_SAME_LESION_PX,
+    Verdict,
+    verify_pair,
+)
 from dermset.registry.duplicate_tables import DuplicatePair
 from dermset.registry.project import Project
 from dermset.registry.tables import Acquisition, AuditEvent, Image
 
-GROUPABLE = ("active", "duplicate")
-SECOND_CAPTURE = "second capture of the same lesion (linked by its lesion record), not a copy"
+#: statuses that take part in duplicate groups (a withdrawn image is left alone); an image that
+#: failed the SOP is kept only when every copy failed it, and then stays ``sop_failed``
+GROUPABLE = ("active", "duplicate", "sop_failed")
 #: verification decodes stored files at about this size (JPEG DCT-domain reduction)
 LOAD_SIDE = 1024
 
@@ -124,6 +131,7 @@ def _rows(session: Session, pks: Iterable[int]) -> dict[int, _Row]:
                 Image.sha256,
                 Image.pixel_sha256,
                 Image.quality_score,
+                Image.lesion_id,
             ).where(Image.id.in_(pks[start : start + 1000]))
         ):
             out[r[0]] = _Row(*r)
@@ -162,20 +170,23 @@ def _known_pairs(session: Session, pks: set[int]) -> dict[tuple[int, int], Dupli
     return out
 
 
-def _splits(session: Session, image_ids: list[str]) -> set[tuple[str, str]]:
-    """(image, former kept) pairs a curator split apart."""
-    out: set[tuple[str, str]] = set()
+def _naive_utc(at: datetime) -> datetime:
+    return at.astimezone(UTC).replace(tzinfo=None) if at.tzinfo else at
+
+
+def _splits(session: Session, image_ids: list[str]) -> dict[str, datetime]:
+    """When a curator last split each image off a group (their decision overrides every
+    verdict about that image that existed then)."""
+    out: dict[str, datetime] = {}
     for start in range(0, len(image_ids), 500):
-        for key, changes in session.execute(
-            select(AuditEvent.entity_key, AuditEvent.changes).where(
+        for key, at in session.execute(
+            select(AuditEvent.entity_key, AuditEvent.at).where(
                 AuditEvent.entity == "image",
                 AuditEvent.action == "duplicate_split",
                 AuditEvent.entity_key.in_(image_ids[start : start + 500]),
             )
         ):
-            before = json.loads(changes).get("duplicate_of", [None])[0]
-            if before:
-                out.add((key, before))
+            out[key] = max(out.get(key, at), _naive_utc(at))
     return out
 
 
@@ -238,16 +249,15 @@ def resolve_duplicates(
         ra, rb = rows.get(c.a), rows.get(c.b)
         if ra is None or rb is None or ra.status not in GROUPABLE or rb.status not in GROUPABLE:
             continue
-        if ra.lesion_id is not None and ra.lesion_id == rb.lesion_id:
-            # the registry records them as two captures of one lesion: a second capture
-            verdicts[key] = ("near", Verdict(False, SECOND_CAPTURE), c.distance)
-            report.rejected += 1
-            continue
+        # two images the registry links to one lesion are expected to be second captures:
+        # a copy among them must be rigid to a stricter limit
+        same_lesion = ra.lesion_id is not None and ra.lesion_id == rb.lesion_id
+        limit = MAX_MISFIT_SAME_LESION_PX if same_lesion else MAX_MISFIT_PX
         pa, pb = pixels.get(c.a), pixels.get(c.b)
         if pa is None or pb is None:
             v = Verdict(False, "pixels could not be loaded from the store")
         else:
-            v = verify_pair(pa, pb, mirrored_first=c.mirrored)
+            v = verify_pair(pa, pb, mirrored_first=c.mirrored, max_misfit=limit)
         report.verified += 1
         report.rejected += not v.duplicate
         verdicts[key] = ("near", v, c.distance)
@@ -270,6 +280,10 @@ def resolve_duplicates(
         s.flush()
         _regroup(s, project, actor, set(new), report)
     return report
+
+
+def _failed(img: Image) -> bool:
+    return img.quality_verdict == "fail"
 
 
 def _regroup(
@@ -304,31 +318,34 @@ def _regroup(
     }
     split = _splits(s, [r.image_id for r in rows.values()])
     uf = UnionFind()
-    for a, b in edges:
+    for (a, b), pair in edges.items():
         ra, rb = rows.get(a), rows.get(b)
         if ra is None or rb is None:
             continue
-        if (ra.image_id, rb.image_id) in split or (rb.image_id, ra.image_id) in split:
-            continue
+        verified = _naive_utc(pair.created_at)
+        if any(r.image_id in split and split[r.image_id] >= verified for r in (ra, rb)):
+            continue  # a curator split this image off after this verdict
         uf.union(a, b)
     for img in rows.values():
         if img.duplicate_of is not None and img.duplicate_of in rows and img.status == "duplicate":
-            kept = rows[img.duplicate_of]
-            if (img.image_id, kept.image_id) not in split:
-                uf.union(img.id, kept.id)
+            uf.union(img.id, img.duplicate_of)
     policy = project.protocol.duplicates.keep
     for members in uf.groups():
         imgs = [rows[m] for m in members if rows[m].status in GROUPABLE]
         if len(imgs) < 2:
             continue
-        kept_pk = choose_kept([Member(i.id, i.quality_score, i.status) for i in imgs], policy)
+        kept_pk = choose_kept(
+            [Member(i.id, i.quality_score, "sop_failed" if _failed(i) else i.status) for i in imgs],
+            policy,
+        )
         kept = rows[kept_pk]
-        if kept.status != "active" or kept.duplicate_of is not None:
+        if kept.status == "duplicate":
             before = (
                 kept.status,
                 rows[kept.duplicate_of].image_id if kept.duplicate_of in rows else None,
             )
-            kept.status, kept.duplicate_of = "active", None
+            restored = "sop_failed" if _failed(kept) else "active"
+            kept.status, kept.duplicate_of = restored, None
             project.audit.record(
                 s,
                 actor=actor,
@@ -336,7 +353,7 @@ def _regroup(
                 key=kept.image_id,
                 action="duplicate_keep",
                 changes={
-                    "status": (before[0], "active"),
+                    "status": (before[0], restored),
                     "duplicate_of": (before[1], None),
                     "policy": (None, policy),
                 },
