@@ -25,7 +25,7 @@ from dermset.registry.summary import status as registry_status
 from dermset.registry.tables import Image
 from dermset.release.create import create_release
 from dermset.report.dataset_report import build_report
-from dermset.synthetic import DEFAULT_SIZE, generate_cohort
+from dermset.synthetic import DEFAULT_SIZE, MIN_SIZE, generate_cohort
 from dermset.synthetic.reviewers import simulate_verification
 
 MARKER = ".dermset-demo"
@@ -64,6 +64,8 @@ def demo(
     workers: Annotated[int | None, typer.Option(help="Ingest worker processes")] = None,
 ) -> None:
     """Generate a synthetic cohort and run every stage of dermset on it."""
+    if size < MIN_SIZE:
+        fail(f"--size must be at least {MIN_SIZE}: smaller cohorts cannot hold every planted case")
     started = time.perf_counter()
     total = 7
     out = out.resolve()
