@@ -240,8 +240,17 @@ def phase(name: str, project_dir: Path, out: Path) -> dict:
         bagit.make_bag(str(out), checksums=["sha256"])
     seconds = time.perf_counter() - t0
     project.close()
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak = _peak_rss_mb()
     return {"seconds": round(seconds, 2), "peak_rss_mb": round(peak, 1), **extra}
+
+
+def _peak_rss_mb() -> float:
+    """This process's peak resident memory. VmHWM, not getrusage: Linux carries ru_maxrss over
+    an exec, so a child would report its parent's peak."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def run_phase(name: str, project_dir: Path, out: Path) -> dict:
