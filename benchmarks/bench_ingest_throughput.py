@@ -90,7 +90,7 @@ def decode_rate(paths: list[Path], scale: int, repeat: int = 2) -> float:
     return n / (time.perf_counter() - t0)
 
 
-def ingest_rate(paths: list[Path], workers: int) -> tuple[float, dict]:
+def ingest_rate(paths: list[Path], workers: int, resolve: bool = True) -> tuple[float, dict]:
     from dermset.ingest.pipeline import ingest_paths
     from dermset.registry.project import Project
 
@@ -98,7 +98,7 @@ def ingest_rate(paths: list[Path], workers: int) -> tuple[float, dict]:
     try:
         project = Project.init(root / "proj")
         t0 = time.perf_counter()
-        summary = ingest_paths(project, [str(p) for p in paths], workers=workers)
+        summary = ingest_paths(project, [str(p) for p in paths], workers=workers, resolve=resolve)
         dt = time.perf_counter() - t0
         project.close()
         return len(paths) / dt, summary.to_dict()
@@ -144,6 +144,10 @@ def peak_memory(folder: Path, workers: int) -> dict:
     return {"records": records, "peak_rss_mb": peak / 2**20, "seconds": time.perf_counter() - t0}
 
 
+def _fmt(value) -> str:
+    return f"{value:.1f} img/s" if isinstance(value, float) else str(value)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
@@ -159,29 +163,52 @@ def main() -> None:
     results: dict = {"cores": cores, "images": args.images}
     try:
         for label, noise in (("phone-like (grain)", 4.0), ("smooth upscale", 0.0)):
-            paths = make_12mp(sources, args.images, work / label.split()[0], noise)
+            # the pool gets twice as many files, so its start-up (~2 s) weighs as in a real batch
+            pool_paths = make_12mp(sources, 2 * args.images, work / label.split()[0], noise)
+            paths = pool_paths[: args.images]
             mb = np.mean([p.stat().st_size for p in paths]) / 2**20
             r = {"mean_file_mb": mb}
             r["decode_1_8"] = decode_rate(paths, 8)
             r["decode_1_4"] = decode_rate(paths, 4)
             r["decode_full"] = decode_rate(paths, 1, repeat=1)
-            r["ingest_1_core"], _ = ingest_rate(paths, workers=1)
-            rate_all, summary = ingest_rate(paths, workers=cores)
+            # the pipeline (decode, scrub, hashes, SOP checks, fingerprint, store, registry)
+            r["ingest_1_core"], one = ingest_rate(paths, workers=1, resolve=False)
+            r["ms_per_image_by_stage"] = {
+                k: 1000 * v
+                for k, v in one["timings"].items()
+                if k not in ("first_result", "steady_per_image")
+            }
+            rate_all, summary = ingest_rate(pool_paths, workers=cores, resolve=False)
             r["ingest_all_cores"] = rate_all
             r["ingest_per_core_pool"] = rate_all / cores
+            # once the workers are up (they start in ~2 s, once per run)
+            r["pool_startup_s"] = summary["timings"]["first_result"]
+            r["pool_steady_per_core"] = 1 / summary["timings"]["steady_per_image"] / cores
+            r["ratio_pool_steady_per_core"] = r["pool_steady_per_core"] / r["decode_1_8"]
             r["ratio_1_core"] = r["ingest_1_core"] / r["decode_1_8"]
             r["ratio_pool_per_core"] = r["ingest_per_core_pool"] / r["decode_1_8"]
             r["records"] = summary["records"]
-            results[label] = r
+            # ... and with the near-duplicate search over the batch (dermset.ingest.dedup)
+            try:
+                r["with_dedup_1_core"], _ = ingest_rate(paths, workers=1, resolve=True)
+            except Exception as exc:  # report, do not hide, a failing peer component
+                r["with_dedup_1_core"] = f"failed: {type(exc).__name__}: {exc}"
             print(
                 f"{label}: {args.images} × 12 MP JPEG, {mb:.1f} MB each\n"
                 f"  decode alone (1 core): 1/8 {r['decode_1_8']:.1f} img/s · "
                 f"1/4 {r['decode_1_4']:.1f} · full {r['decode_full']:.1f}\n"
-                f"  whole ingest: 1 core {r['ingest_1_core']:.1f} img/s "
-                f"(× {r['ratio_1_core']:.2f} of 1/8 decode); {cores} workers "
+                f"  ingest pipeline: 1 core {r['ingest_1_core']:.1f} img/s "
+                f"(× {r['ratio_1_core']:.2f} of 1/8 decode); {cores} workers on "
+                f"{len(pool_paths)} files "
                 f"{rate_all:.1f} img/s = {r['ingest_per_core_pool']:.1f} per core "
-                f"(× {r['ratio_pool_per_core']:.2f})"
+                f"(× {r['ratio_pool_per_core']:.2f}); once started "
+                f"({r['pool_startup_s']:.1f} s) {r['pool_steady_per_core']:.1f} per core "
+                f"(× {r['ratio_pool_steady_per_core']:.2f})\n"
+                f"  with the near-duplicate search, 1 core: {_fmt(r['with_dedup_1_core'])}\n"
+                "  ms per image (1 core): "
+                + " · ".join(f"{k} {v:.1f}" for k, v in r["ms_per_image_by_stage"].items())
             )
+            results[label] = r
         if not args.skip_memory:
             small, large = args.memory_batches
             folder = work / "mem"

@@ -28,7 +28,7 @@ class Executor:
     name = "inline"
     workers = 1
 
-    def map(self, fn: Callable[[Any], Any], items: Iterable[Any]) -> Iterator[Any]:
+    def map(self, fn: Callable[[Any], Any], items: Iterable[Any], window: int = 0) -> Iterator[Any]:
         for item in items:
             yield fn(item)
 
@@ -59,8 +59,9 @@ class PoolExecutor(Executor):
         ctx.set_forkserver_preload(["dermset.ingest.prepare"])
         return ProcessPoolExecutor(self.workers, mp_context=ctx)
 
-    def map(self, fn: Callable[[Any], Any], items: Iterable[Any]) -> Iterator[Any]:
-        window = 3 * self.workers
+    def map(self, fn: Callable[[Any], Any], items: Iterable[Any], window: int = 0) -> Iterator[Any]:
+        # enough in flight that the workers keep going while the caller records a group
+        window = max(window, 3 * self.workers)
         pending: deque[tuple[Any, Future]] = deque()
         source = iter(items)
         exhausted = False
@@ -110,8 +111,8 @@ class DaskExecutor(Executor):
         self.client = Client(address, set_as_default=False)
         self.workers = max(1, sum(self.client.nthreads().values()))
 
-    def map(self, fn: Callable[[Any], Any], items: Iterable[Any]) -> Iterator[Any]:
-        window = 3 * self.workers
+    def map(self, fn: Callable[[Any], Any], items: Iterable[Any], window: int = 0) -> Iterator[Any]:
+        window = max(window, 3 * self.workers)
         pending: deque[Any] = deque()
         for item in items:
             pending.append(self.client.submit(fn, item, pure=False))

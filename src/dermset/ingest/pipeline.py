@@ -21,6 +21,7 @@ import contextlib
 import fcntl
 import hashlib
 import os
+import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -78,6 +79,8 @@ class IngestSummary:
     skipped_files: int = 0
     workers: int = 1
     executor: str = "inline"
+    #: mean seconds per image of each worker stage, and of recording (main process)
+    timings: dict[str, float] = field(default_factory=dict)
     #: images that failed each SOP check (an image can fail several)
     sop_failures: dict[str, int] = field(default_factory=dict)
     problems: list[Problem] = field(default_factory=list)
@@ -107,6 +110,7 @@ class IngestSummary:
             "metadata_rows_without_file": self.metadata_rows_without_file,
             "skipped_files": self.skipped_files,
             "sop_failures": dict(sorted(self.sop_failures.items())),
+            "timings": {k: round(v, 5) for k, v in self.timings.items()},
             "problems": [p.to_dict() for p in self.problems],
         }
 
@@ -240,8 +244,16 @@ def ingest_paths(
         summary.workers, summary.executor = executor.workers, executor.name
         with executor:
             group: list[Prepared] = []
-            for prepared in executor.map(prepare, todo):
+            stage_sums: dict[str, float] = {}
+            n_prepared = 0
+            started = time.perf_counter()
+            for prepared in executor.map(prepare, todo, window=GROUP + 2 * executor.workers):
                 group.append(prepared)
+                if not n_prepared:
+                    summary.timings["first_result"] = time.perf_counter() - started
+                n_prepared += 1
+                for k, v in prepared.timings.items():
+                    stage_sums[k] = stage_sums.get(k, 0.0) + v
                 if len(group) >= GROUP:
                     run.record(group)
                     done += len(group)
@@ -253,6 +265,12 @@ def ingest_paths(
                 done += len(group)
                 if progress:
                     progress(done, len(files))
+        if n_prepared:
+            summary.timings["steady_per_image"] = (
+                time.perf_counter() - started - summary.timings["first_result"]
+            ) / max(1, n_prepared - 1)
+            summary.timings |= {k: v / n_prepared for k, v in stage_sums.items()}
+            summary.timings["record"] = run.record_seconds / n_prepared
         if resolve:
             run.resolve_duplicates()
         run.finish()
@@ -292,6 +310,7 @@ class _Run:
         self.sop = project.protocol.sop
         #: image pk of every file of this invocation (None: quarantined)
         self.outcomes: list[int | None] = []
+        self.record_seconds = 0.0
 
     # -- resume ---------------------------------------------------------------------------
     def _content_key(self, source_sha256: str) -> str:
@@ -362,6 +381,13 @@ class _Run:
 
     def record(self, group: list[Prepared]) -> None:
         """Quarantine, store and record one group (decisions first, so no file is orphaned)."""
+        t0 = time.perf_counter()
+        try:
+            self._record_group(group)
+        finally:
+            self.record_seconds += time.perf_counter() - t0
+
+    def _record_group(self, group: list[Prepared]) -> None:
         with self.p.db.session() as s:
             for prep in group:
                 if not prep.ok:

@@ -48,6 +48,8 @@ class Prepared:
     measurements: Measurements | None = None
     fingerprint: Any = None
     seconds: float = 0.0
+    #: seconds per stage (read, decode, scrub, measure, fingerprint), for the benchmarks
+    timings: dict[str, float] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -65,6 +67,13 @@ def _fingerprinter():
 def prepare(path: str) -> Prepared:
     t0 = time.perf_counter()
     out = Prepared(path=path, name=os.path.basename(path))
+    clock = [t0]
+
+    def lap(stage: str) -> None:
+        now = time.perf_counter()
+        out.timings[stage] = now - clock[0]
+        clock[0] = now
+
     try:
         size = os.path.getsize(path)
         if size > MAX_FILE_BYTES:
@@ -76,15 +85,20 @@ def prepare(path: str) -> Prepared:
         with open(path, "rb") as fh:
             data = fh.read()
         out.source_sha256 = hashlib.sha256(data).hexdigest()
+        lap("read")
         decoded = decode(data)
         facts = read_facts(decoded.exif)
+        lap("decode")
         scrubbed = scrub(data, decoded)
         del data
+        lap("scrub")
         small = decoded.small()
         out.measurements = measure(decoded, small)
+        lap("measure")
         fingerprint = _fingerprinter()
         if fingerprint is not None:
             out.fingerprint = fingerprint(small)
+            lap("fingerprint")
         out.data = scrubbed.data
         out.sha256 = scrubbed.sha256
         out.pixel_sha256 = scrubbed.pixel_sha256
