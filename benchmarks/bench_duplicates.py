@@ -14,7 +14,8 @@ negatives. Every other pair is a negative.
 dermset: fingerprint (from the ≤512 px decode) → hash index (threshold 5) → pixel verification
 (≤1024 px) → groups; predicted pairs are the pairs inside a group. HAM images carry their real
 lesion ids, as a registry with their metadata would, and same-lesion candidates are second
-candidates are held to the stricter rigidity limit (as resolve_duplicates does); the figures
+candidates are verified as resolve_duplicates verifies them (stricter rigidity, no copy across
+zoom levels); the figures
 without lesion ids (pixels only) are reported too.
 imagededup: PHash at its default threshold (10) over the same ≤512 px arrays; its pairs as
 returned, and also closed into groups.
@@ -42,7 +43,7 @@ from _common import SHARED, save
 from dermset.ingest.dedup.candidates import build_index, find_candidates
 from dermset.ingest.dedup.fingerprint import fingerprint_image
 from dermset.ingest.dedup.groups import components
-from dermset.ingest.dedup.verify import MAX_MISFIT_SAME_LESION_PX, verify_pair
+from dermset.ingest.dedup.verify import verify_pair
 
 IMAGES = SHARED / "images"
 KINDS = ("reencode", "resize", "crop", "rot90", "flip", "brightness", "colour", "slight_rotation")
@@ -207,7 +208,7 @@ def run_dermset(items, small):
         la, lb = items[c.a][3], items[c.b][3]
         if la is not None and la == lb:
             second += 1
-            v = verify_pair(a, b, mirrored_first=c.mirrored, max_misfit=MAX_MISFIT_SAME_LESION_PX)
+            v = verify_pair(a, b, mirrored_first=c.mirrored, same_lesion=True)
         if v.duplicate:
             linked_ok.add((c.a, c.b))
     t_verify = time.perf_counter() - t0

@@ -76,4 +76,3 @@ def duplicates(
 
 def register(app: typer.Typer) -> None:
     app.command("duplicates")(duplicates)
-

@@ -25,12 +25,7 @@ from sqlalchemy.orm import Session
 from dermset.ingest.dedup.candidates import build_index, find_candidates
 from dermset.ingest.dedup.groups import Member, UnionFind, choose_kept
 from dermset.ingest.dedup.store import load_fingerprints
-from dermset.ingest.dedup.verify import (
-    MAX_MISFIT_PX,
-    MAX_MISFIT_SAME_LESION_PX,
-    Verdict,
-    verify_pair,
-)
+from dermset.ingest.dedup.verify import Verdict, verify_pair
 from dermset.registry.duplicate_tables import DuplicatePair
 from dermset.registry.project import Project
 from dermset.registry.tables import Acquisition, AuditEvent, Image
@@ -252,12 +247,11 @@ def resolve_duplicates(
         # two images the registry links to one lesion are expected to be second captures:
         # a copy among them must be rigid to a stricter limit
         same_lesion = ra.lesion_id is not None and ra.lesion_id == rb.lesion_id
-        limit = MAX_MISFIT_SAME_LESION_PX if same_lesion else MAX_MISFIT_PX
         pa, pb = pixels.get(c.a), pixels.get(c.b)
         if pa is None or pb is None:
             v = Verdict(False, "pixels could not be loaded from the store")
         else:
-            v = verify_pair(pa, pb, mirrored_first=c.mirrored, max_misfit=limit)
+            v = verify_pair(pa, pb, mirrored_first=c.mirrored, same_lesion=same_lesion)
         report.verified += 1
         report.rejected += not v.duplicate
         verdicts[key] = ("near", v, c.distance)

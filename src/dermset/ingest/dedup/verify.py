@@ -36,13 +36,18 @@ MIN_SIDE = 320
 MIN_INLIERS = 12
 #: a copy's patches stay within this many pixels (90th percentile) of one affine map
 MAX_MISFIT_PX = 0.45
-#: stricter, when the registry already links both images to one lesion (a second capture is
-#: expected there; measured same-lesion captures: 0.29-2.3 px, copies mostly 0.05-0.25 px)
-MAX_MISFIT_SAME_LESION_PX = 0.25
+#: stricter, when the registry already links both images to one lesion, where second captures
+#: are expected (measured: same-lesion captures 0.23-1.8 px, copies 0.04-0.33 px)
+MAX_MISFIT_SAME_LESION_PX = 0.36
 #: fewer textured patches than this: rigidity cannot be measured
 MIN_PATCHES = 6
 #: one image must lie (almost) inside the other
 MIN_CONTAINMENT = 0.6
+#: scene-resolution ratio from which two images count as taken at different zoom
+ZOOM_RATIO = 1.25
+#: an upscaled crop measured up to 2.9× the detail of its (reduced) source; a zoomed second
+#: capture 1.6-2.8×, so this only catches clear cases unless both images are of one lesion
+MAX_EXTRA_DETAIL = 3.0
 
 
 @dataclass
@@ -55,6 +60,8 @@ class Verdict:
     #: 90th percentile of local residual shifts after the best affine map (pixels)
     misfit_px: float | None = None
     patches: int = 0
+    #: at different zoom: the sharper image's fine detail relative to the other's upsampled
+    extra_detail: float | None = None
     containment: float | None = None
     mirrored: bool = False
     #: affine map from the second image's pixels to the first's (2×3), when one was found
@@ -165,6 +172,40 @@ def _misfit(dst: np.ndarray, warped: np.ndarray, valid: np.ndarray) -> tuple[flo
     return float(np.percentile(residual, 90)), len(shifts)
 
 
+def _coverage(fwd: np.ndarray, shape_from: tuple[int, ...], shape_to: tuple[int, ...]) -> float:
+    """Fraction of one frame (``shape_from``) that lands inside the other under *fwd*."""
+    h, w = shape_from[:2]
+    corners = np.array([[0, 0, 1], [w, 0, 1], [w, h, 1], [0, h, 1]], dtype=np.float64)
+    mapped = (fwd[:2] @ corners.T).T.astype(np.float32)
+    hull = cv2.convexHull(mapped)
+    th, tw = shape_to[:2]
+    frame = np.array([[0, 0], [tw, 0], [tw, th], [0, th]], dtype=np.float32)
+    area, _ = cv2.intersectConvexConvex(hull, cv2.convexHull(frame))
+    total = cv2.contourArea(hull)
+    return float(area / total) if total > 0 else 0.0
+
+
+def _extra_detail(sharp: np.ndarray, other: np.ndarray, fwd: np.ndarray, ratio: float) -> float:
+    """How much more fine detail *sharp* holds than *other* upsampled into its frame (≈1 when
+    *sharp* is an upscaled copy of *other*)."""
+    h, w = sharp.shape
+    up = cv2.warpAffine(
+        other.astype(np.float32), fwd[:2].astype(np.float32), (w, h), flags=cv2.INTER_CUBIC
+    )
+    valid = cv2.warpAffine(
+        np.ones(other.shape, np.uint8), fwd[:2].astype(np.float32), (w, h), flags=cv2.INTER_NEAREST
+    )
+    valid = cv2.erode(valid, np.ones((9, 9), np.uint8)).astype(bool)
+    s = sharp.astype(np.float32)
+    valid &= (s > 8) & (s < 247)
+    if valid.sum() < 400:
+        return 1.0
+    sigma = max(0.7, 0.5 * ratio)
+    hs = (s - cv2.GaussianBlur(s, (0, 0), sigma))[valid]
+    hu = (up - cv2.GaussianBlur(up, (0, 0), sigma))[valid]
+    return float(hs.var() / max(hu.var(), 1e-6))
+
+
 def _compare(ga: np.ndarray, gb: np.ndarray, affine: np.ndarray) -> tuple[float | None, int, float]:
     """Rigidity misfit (px), textured patches and containment, in the frame of the less
     detailed image."""
@@ -191,14 +232,40 @@ def _compare(ga: np.ndarray, gb: np.ndarray, affine: np.ndarray) -> tuple[float 
     return misfit, patches, min(1.0, containment)
 
 
+def _zoom_evidence(ga: np.ndarray, gb: np.ndarray, affine: np.ndarray) -> float | None:
+    """For two images at different zoom, the sharper one's extra detail when it cannot be a
+    downscale source (the other shows scene outside it); None when that question does not arise.
+
+    A copy never adds field of view, and never adds detail. If the less sharp image shows scene
+    the sharper one lacks, it is not a copy of it; so the sharper one would have to be an
+    upscaled crop of it, without detail of its own.
+    """
+    full = np.vstack([affine, [0, 0, 1]])  # b -> a
+    scale = float(np.sqrt(abs(np.linalg.det(full[:2, :2]))))
+    if max(scale, 1 / max(scale, 1e-9)) < ZOOM_RATIO:
+        return None
+    if scale >= 1:  # a is sharper
+        sharp, other, fwd, ratio = ga, gb, full, scale
+    else:
+        sharp, other, fwd, ratio = gb, ga, np.linalg.inv(full), 1 / scale
+    if _coverage(fwd, other.shape, sharp.shape) >= 0.9:
+        return None  # the other lies inside the sharper one: a downscaled copy is possible
+    return _extra_detail(sharp, other, fwd, ratio)
+
+
 def verify_pair(
     a: np.ndarray,
     b: np.ndarray,
     *,
     mirrored_first: bool = False,
-    max_misfit: float = MAX_MISFIT_PX,
+    same_lesion: bool = False,
 ) -> Verdict:
-    """Decide whether *b* is a copy derived from *a* (or the reverse) from their pixels."""
+    """Decide whether *b* is a copy derived from *a* (or the reverse) from their pixels.
+
+    *same_lesion*: the registry links both to one lesion, so a second capture is the likely
+    explanation: the rigidity limit is stricter and a pair at different zoom is never a copy.
+    """
+    max_misfit = MAX_MISFIT_SAME_LESION_PX if same_lesion else MAX_MISFIT_PX
     na, nb = native(a), native(b)
     ga, gb = prepare(na), prepare(nb)
     # features at working size (small images upscaled); detail compared at native size
@@ -230,7 +297,9 @@ def verify_pair(
                 "scale_y": round(sy, 4),
             }
             rigid = misfit is None or misfit <= max_misfit
-            ok = inliers >= MIN_INLIERS and rigid and containment >= MIN_CONTAINMENT
+            extra = _zoom_evidence(na, nbm, native_affine)
+            zoom_ok = extra is None or (not same_lesion and extra <= MAX_EXTRA_DETAIL)
+            ok = inliers >= MIN_INLIERS and rigid and zoom_ok and containment >= MIN_CONTAINMENT
             if ok:
                 reason = "derived copy: one affine map fits every part of the image" + (
                     f" to {misfit:.2f} px" if misfit is not None else ""
@@ -240,6 +309,12 @@ def verify_pair(
                     f"the same scene, but parts of it are {misfit:.2f} px off any single "
                     "affine map: a separate capture (skin, bubbles or hairs moved), not a copy"
                 )
+            elif not zoom_ok:
+                reason = (
+                    f"taken at a different zoom (the sharper image holds {extra:.1f}× the fine "
+                    "detail the other could give it, and the other shows scene outside it): "
+                    "a separate capture, not a copy"
+                )
             else:
                 reason = f"the images overlap only partly (containment {containment:.2f})"
             verdict = Verdict(
@@ -247,6 +322,7 @@ def verify_pair(
                 reason,
                 inliers=inliers,
                 misfit_px=None if misfit is None else round(misfit, 3),
+                extra_detail=None if extra is None else round(extra, 3),
                 patches=patches,
                 containment=round(containment, 4),
                 mirrored=mirrored,
