@@ -134,10 +134,14 @@ def render(
         viewer = None
     elif viewer is None:
         viewer = getattr(request.state, "viewer", None)
+    nav = NAV.get(viewer.role, []) if viewer else []
+    path = request.url.path
+    matching = [u for _, u in nav if path == u or path.startswith(u + "/")]
     ctx = {
         "viewer": viewer,
+        "current": max(matching, key=len) if matching else None,
         "csrf": viewer.csrf if viewer else "",
-        "nav": NAV.get(viewer.role, []) if viewer else [],
+        "nav": nav,
         "home": HOME.get(viewer.role, "/") if viewer else "/login",
         "study": st.project.protocol.name,
         "protocol_version": st.project.protocol.version,

@@ -86,6 +86,7 @@ def _item_page(
             "metadata": metadata,
             "progress": progress,
             "diagnoses": diagnoses(project.protocol),
+            "names": {d["code"]: d["name"] for d in diagnoses(project.protocol)},
             "structure_groups": structure_groups(project.protocol),
             "scale": project.protocol.review.confidence_scale,
             "error": error,
