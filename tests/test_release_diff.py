@@ -11,7 +11,7 @@ from cli_helpers import dermset
 from dermset.model.record import ImageRecord
 from dermset.registry.record_writer import ImageInput, RecordWriter
 from dermset.registry.tables import Image
-from dermset.release.create import create_release
+from dermset.release.create import create_release, list_releases
 from dermset.verification import clinical_annotate, enter_histopathology
 from release_cohort import build_cohort, jpeg
 
@@ -83,7 +83,23 @@ def test_diff_reports_added_removed_relabelled_and_restaged(project):
         )
         added = out[0].image_id
         clinical_annotate(s, project, image=added, annotator="dr_clinic", diagnosis="NV")
-    create_release(project, "v2", actor="curator_dora", splits="none", n_bootstrap=10)
+    r = dermset(
+        "release",
+        "create",
+        "--name",
+        "v2",
+        "--splits",
+        "none",
+        "--bootstrap",
+        "10",
+        "--project",
+        project.root,
+        "--actor",
+        "curator_dora",
+    )
+    assert r.code == 0, r.err
+    assert r.out.startswith("Release v2 (version 2):")
+    assert dermset("release", "verify", "v2", "--project", project.root).code == 0
 
     r = dermset("release", "diff", "v1", "v2", "--project", project.root, "--json")
     assert r.code == 0, r.err
@@ -121,3 +137,19 @@ def test_diff_of_unknown_release_is_a_clear_error(project):
     assert r.code == 2
     assert "no release named 'v1'" in r.err
     assert "Traceback" not in r.err
+
+
+def test_a_release_on_postgresql(postgres_url, tmp_path):
+    from dermset.registry.project import Project
+
+    proj = Project.init(tmp_path / "pg", database_url=postgres_url)
+    truth = build_cohort(proj, n_patients=6, seed=32)
+    folder = create_release(
+        proj, "v1", actor="curator_dora", splits="patient-kfold:2", n_bootstrap=10
+    )
+    listed = list_releases(proj)  # the CLI would need $DERMSET_DATABASE_URL for this server
+    proj.close()
+    assert [(x["name"], x["images"], x["version"]) for x in listed] == [
+        ("v1", len(truth.images), 1)
+    ]
+    assert (folder / "manifest.json").is_file()

@@ -77,6 +77,12 @@ def test_too_few_patients_for_the_folds_is_explained():
         assign(parse_spec("patient-kfold:5"), ["NV"] * 6, ["a", "a", "b", "b", "c", "c"])
 
 
+def test_too_small_categories_for_stratified_folds_is_explained():
+    labels = ["NV", "MEL", "BKL", "NV", "MEL", "BKL"]
+    with pytest.raises(SplitError, match="largest category has 2 images"):
+        assign(parse_spec("patient-kfold:3"), labels, list("abcdef"))
+
+
 def test_none_means_no_split_file():
     assert parse_spec("none").kind == "none"
     assert assign(parse_spec(None), ["NV"], ["a"]) == []

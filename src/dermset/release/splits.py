@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 import warnings
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
@@ -95,6 +95,12 @@ def assign(spec: SplitSpec, labels: Sequence[str], groups: Sequence[str]) -> lis
             )
         cv = StratifiedGroupKFold(n_splits=spec.k, shuffle=True, random_state=spec.seed)
         folds = np.zeros(len(labels), dtype=int)
+        largest = max(Counter(labels).values())
+        if largest < spec.k:
+            raise SplitError(
+                f"cannot stratify {spec.k} folds: the largest category has {largest} images; "
+                "choose fewer folds or a holdout"
+            )
         with warnings.catch_warnings():
             # rare categories (fewer images than folds) cannot be in every fold; that is fine
             warnings.simplefilter("ignore", UserWarning)
