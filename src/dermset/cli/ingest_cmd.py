@@ -61,7 +61,7 @@ def _progress(label: str, quiet: bool) -> Progress:
     )
 
 
-def _show(summary: IngestSummary) -> None:
+def _show(summary: IngestSummary, sop=None) -> None:
     if summary.problems:
         t = Table(title="Quarantined", show_edge=False)
         t.add_column("file", overflow="fold")
@@ -78,8 +78,10 @@ def _show(summary: IngestSummary) -> None:
         t = Table(title="Failed SOP checks", show_edge=False)
         t.add_column("check")
         t.add_column("images", justify="right")
+        t.add_column("what it measures", style="dim", overflow="fold")
         for check, n in sorted(summary.sop_failures.items(), key=lambda kv: -kv[1]):
-            t.add_row(check, str(n))
+            spec = sop.checks.get(check) if sop is not None else None
+            t.add_row(check, str(n), spec.description if spec else "")
         console.print(t)
     console.print(f"[bold]{summary.study_line()}[/]")
     notes = []
@@ -154,7 +156,7 @@ def ingest(
     if as_json:
         print_json(summary.to_dict())
     else:
-        _show(summary)
+        _show(summary, proj.protocol.sop)
 
 
 def _show_fsck(report: FsckReport) -> None:

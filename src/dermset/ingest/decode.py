@@ -131,7 +131,9 @@ def decode(data: bytes) -> Decoded:
         text = str(exc)
         if "truncated" in text:
             raise DecodeError(
-                f"the file is truncated ({text}); copy it again from the camera", "truncated"
+                "the file is truncated (its image data stops early); copy it again from the "
+                "camera or phone",
+                "truncated",
             ) from None
         raise DecodeError(f"the {fmt} file is corrupt: {text}", "corrupt") from None
     except (ValueError, SyntaxError, EOFError, MemoryError, IndexError, KeyError) as exc:

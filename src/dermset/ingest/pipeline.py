@@ -88,10 +88,13 @@ class IngestSummary:
     duplicate_groups: list[Any] = field(default_factory=list)
 
     def study_line(self) -> str:
+        def n(count: int, word: str) -> str:
+            return f"{count} {word}{'' if count == 1 else 's'}"
+
         return (
-            f"{self.records} records → {self.duplicates_excluded} duplicates excluded → "
-            f"{self.quality_excluded} failed SOP → {self.quarantined} quarantined → "
-            f"{self.unique_images} unique images"
+            f"{n(self.records, 'record')} → {n(self.duplicates_excluded, 'duplicate')} excluded"
+            f" → {self.quality_excluded} failed SOP → {self.quarantined} quarantined → "
+            f"{n(self.unique_images, 'unique image')}"
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -252,6 +255,8 @@ def ingest_paths(
                 if not n_prepared:
                     summary.timings["first_result"] = time.perf_counter() - started
                 n_prepared += 1
+                if progress:
+                    progress(done + len(group), len(files))
                 for k, v in prepared.timings.items():
                     stage_sums[k] = stage_sums.get(k, 0.0) + v
                 if len(group) >= GROUP:
