@@ -182,6 +182,11 @@ def main() -> None:
             r["ingest_all_cores"] = rate_all
             r["ingest_per_core_pool"] = rate_all / cores
             # once the workers are up (they start in ~2 s, once per run)
+            r["pool_ms_per_image_by_stage"] = {
+                k: 1000 * v
+                for k, v in summary["timings"].items()
+                if k not in ("first_result", "steady_per_image")
+            }
             r["pool_startup_s"] = summary["timings"]["first_result"]
             r["pool_steady_per_core"] = 1 / summary["timings"]["steady_per_image"] / cores
             r["ratio_pool_steady_per_core"] = r["pool_steady_per_core"] / r["decode_1_8"]
@@ -207,6 +212,8 @@ def main() -> None:
                 f"  with the near-duplicate search, 1 core: {_fmt(r['with_dedup_1_core'])}\n"
                 "  ms per image (1 core): "
                 + " · ".join(f"{k} {v:.1f}" for k, v in r["ms_per_image_by_stage"].items())
+                + f"\n  ms per image ({cores} workers): "
+                + " · ".join(f"{k} {v:.1f}" for k, v in r["pool_ms_per_image_by_stage"].items())
             )
             results[label] = r
         if not args.skip_memory:
