@@ -40,6 +40,11 @@ def _images(project: Project) -> dict[str, ImageRow]:
     return rows
 
 
+def _count_images(project: Project) -> int:
+    with project.db.read() as s:
+        return s.execute(select(func.count()).select_from(ImageRow)).scalar()
+
+
 def test_ingest_with_metadata_on_sqlite_and_postgresql(any_project, batch):
     project = any_project
     summary = ingest_paths(project, batch, metadata=META, mapping=load_mapping("isic"), workers=2)
@@ -122,6 +127,21 @@ def test_files_complete_metadata_only_records(project, batch):
     assert after["ISIC_0000280"].status == "duplicate"
     with project.db.read() as s:
         assert project.audit.verify(s) == []
+
+
+def test_metadata_given_on_a_later_run_reaches_images_ingested_without_it(project, batch):
+    ingest_paths(project, batch, workers=1)
+    assert list(_images(project)) == [None]  # no source ids yet
+    n_before = _count_images(project)
+    again = ingest_paths(project, batch, metadata=META, mapping=load_mapping("isic"), workers=1)
+    rows = _images(project)
+    assert _count_images(project) == n_before  # the same records, now described by their rows
+    assert set(rows) == {p.stem for p in batch}
+    assert again.attached_to_metadata == len(batch)
+    assert rows["ISIC_0000279"].diagnosis == "MEL"
+    with project.db.read() as s:
+        assert project.audit.verify(s) == []
+    assert fsck(project).ok
 
 
 def _fingerprint(project: Project) -> list[tuple]:

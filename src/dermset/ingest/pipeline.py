@@ -289,7 +289,7 @@ class _Plan:
     """What to do with one prepared file, decided before anything is written."""
 
     prep: Prepared
-    action: str  # write | same | quarantine
+    action: str  # write | same | adopt | quarantine
     row: RowResult | None = None
     existing: int | None = None  # pk of the record this file belongs to
     stores: bool = False  # its file goes to the store (not an exact duplicate)
@@ -329,15 +329,18 @@ class _Run:
             names = {f: self.keys.filename(os.path.basename(f)) for f in chunk}
             with self.p.db.read() as s:
                 seen: dict[str, dict[str, tuple[str, int | None]]] = {}
-                for name_key, content_key, outcome, image_pk in s.execute(
+                for name_key, content_key, outcome, image_pk, source_id in s.execute(
                     select(
                         IngestFile.filename_hmac,
                         IngestFile.content_hmac,
                         IngestFile.outcome,
                         IngestFile.image_id,
-                    ).where(IngestFile.filename_hmac.in_(set(names.values())))
+                        Image.source_id,
+                    )
+                    .outerjoin(Image, Image.id == IngestFile.image_id)
+                    .where(IngestFile.filename_hmac.in_(set(names.values())))
                 ):
-                    seen.setdefault(name_key, {})[content_key] = (outcome, image_pk)
+                    seen.setdefault(name_key, {})[content_key] = (outcome, image_pk, source_id)
             for f in chunk:
                 known = seen.get(names[f])
                 if known:
@@ -347,7 +350,14 @@ class _Run:
                     except OSError:
                         digest = ""
                     hit = known.get(self._content_key(digest))
-                    if hit is not None:
+                    late_metadata = (
+                        hit is not None
+                        and hit[0] != "quarantined"
+                        and hit[2] is None
+                        and self.rows is not None
+                        and self.rows.match(os.path.basename(f)) is not None
+                    )
+                    if hit is not None and not late_metadata:
                         self.summary.already_ingested += 1
                         self.outcomes.append(hit[1])
                         if hit[0] == "quarantined":
@@ -433,6 +443,8 @@ class _Run:
                 if plan.action == "quarantine":
                     assert plan.row is not None
                     self._quarantine(s, plan.prep, plan.message, plan.rule, row=plan.row.row)
+                elif plan.action == "adopt":
+                    self._adopt(s, writer, plan)
                 elif plan.action == "same":
                     assert plan.existing is not None
                     self._ledger(s, plan.prep, plan.existing, "stored", dedup_done=True)
@@ -519,6 +531,21 @@ class _Run:
                         )
                     )
                 continue
+            if existing is None and row is not None:
+                # the same file ingested earlier without metadata: its row arrives now
+                adopt = s.execute(
+                    select(Image.id)
+                    .where(
+                        Image.pixel_sha256 == prep.pixel_sha256,
+                        Image.filename_hmac == self.keys.filename(prep.name),
+                        Image.source_id.is_(None),
+                    )
+                    .order_by(Image.id)
+                    .limit(1)
+                ).scalar_one_or_none()
+                if adopt is not None:
+                    plans.append(_Plan(prep, "adopt", row, adopt))
+                    continue
             stores = prep.pixel_sha256 not in known
             known.add(prep.pixel_sha256)
             plans.append(
@@ -610,6 +637,25 @@ class _Run:
         s.execute(update(Acquisition), orient_rows)
         s.execute(insert(QualityCheck), quality_rows)
         s.execute(insert(IngestFile), ledger_rows)
+
+    def _adopt(self, s, writer: RecordWriter, plan: _Plan) -> None:
+        """Give an image ingested without metadata the row that now describes it."""
+        assert plan.row is not None and plan.existing is not None
+        img = s.get(Image, plan.existing)
+        self.p.audit.record(
+            s,
+            actor=self.actor,
+            entity="image",
+            key=img.image_id,
+            action="update",
+            changes={"source_id": (None, plan.row.source_id)},
+        )
+        img.source_id = plan.row.source_id
+        s.flush()
+        writer.write([self._input(plan.prep, plan.row)])  # labels, patient, lesion, acquisition
+        self.summary.attached_to_metadata += 1
+        self.summary.already_ingested += 1
+        self.outcomes.append(img.id)
 
     def _input(self, prep: Prepared, row: RowResult | None) -> ImageInput:
         defaults = {
