@@ -66,8 +66,11 @@ def report(
     d = stats["diagnosis"]["malignant"]
     console.print(
         f"{d['lesions']:,} malignant lesions, {d['histopathology_lesions']:,} histologically "
-        f"verified; stages: "
-        + ", ".join(f"{k} {v:,}" for k, v in stats["verification"]["by_stage"].items())
+        f"verified; labels confirmed by: "
+        + (
+            ", ".join(f"{k} {v:,}" for k, v in stats["verification"]["by_stage"].items())
+            or "none yet"
+        )
     )
     n_fig = len(list((out / "figures").glob("*.svg")))
     console.print(

@@ -265,8 +265,11 @@ def create_release(
                 "records break release rules; nothing was published", problems=selection.problems
             )
         if not selection.images:
-            reasons = ", ".join(f"{k}: {v}" for k, v in selection.excluded.items()) or "empty"
-            raise ReleaseRefused(f"there is nothing to release ({reasons})")
+            reasons = ", ".join(f"{k}: {v}" for k, v in selection.excluded.items())
+            raise ReleaseRefused(
+                "there is nothing to release: "
+                + (f"no image qualifies ({reasons})" if reasons else "the dataset has no images")
+            )
         stats = json_safe(dataset_stats(s, protocol, n_bootstrap=n_bootstrap))
         snapshot = _snapshot(s, project)
         version = int(s.execute(select(func.count()).select_from(Release)).scalar() or 0) + 1

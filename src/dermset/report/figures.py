@@ -187,6 +187,11 @@ def age_figure(stats: dict[str, Any]) -> Figure | None:
     return fig
 
 
+def _share(n: int, total: int) -> str:
+    pct = 100 * n / total
+    return f"{pct:.1f} %" if 0 < pct < 1 else f"{pct:.0f} %"
+
+
 def _bars(counts: dict[str, int], title: str, xlabel: str) -> Figure:
     items = list(counts.items())
     fig = Figure(figsize=(7.2, 0.38 * len(items) + 1.1))
@@ -201,7 +206,7 @@ def _bars(counts: dict[str, int], title: str, xlabel: str) -> Figure:
         ax.text(
             n + max(values) * 0.01,
             yi,
-            f"{n:,} ({100 * n / total:.0f} %)",
+            f"{n:,} ({_share(n, total)})",
             va="center",
             fontsize=8.5,
         )
@@ -239,10 +244,10 @@ def funnel_figure(stats: dict[str, Any]) -> Figure:
         ax.text(
             total / 2,
             yi,
-            f"{n:,}",
+            f"{n:,}" if n else "0 (none recorded)",
             ha="center",
             va="center",
-            color="white",
+            color="white" if n > 0.08 * total else "#333333",
             fontweight="bold",
             fontsize=9,
         )
