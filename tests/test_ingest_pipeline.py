@@ -162,7 +162,8 @@ def _fingerprint(project: Project) -> list[tuple]:
 
 
 def test_same_pipeline_on_a_dask_cluster(tmp_path, batch):
-    distributed = pytest.importorskip("distributed")
+    import distributed
+
     inline = Project.init(tmp_path / "inline")
     ingest_paths(inline, batch, workers=1)
     on_dask = Project.init(tmp_path / "dask")
