@@ -35,7 +35,7 @@ DETECT_SIDE = 160
 #: the size at which windows are sampled
 SAMPLE_SIDE = 320
 #: window half-size in units of the blob's radius
-WINDOW_SCALE = 1.5
+WINDOW_SCALE = 2.5
 #: the centre window keeps this fraction of each side
 CENTRE = 0.7
 _WIN = 32
@@ -174,20 +174,27 @@ class Fingerprint:
         return best
 
 
-def _rank(window: np.ndarray) -> np.ndarray:
-    flat = window.ravel()
-    ranks = np.empty(flat.size, dtype=np.float32)
-    ranks[np.argsort(flat, kind="stable")] = np.arange(flat.size, dtype=np.float32)
-    return ranks.reshape(window.shape)
+#: the 8 lowest rows of the 32-point DCT-II (unnormalised: only signs matter)
+_DCT = np.cos(np.pi * (2 * np.arange(_WIN)[None, :] + 1) * np.arange(_K)[:, None] / (2 * _WIN))
 
 
-def _hash(window: np.ndarray) -> np.uint64:
-    coeffs = cv2.dct(_rank(window))[:_K, :_K]
-    return np.uint64(int(_WEIGHTS[coeffs[_SEL] > 0].sum()))
+def _hashes(windows: np.ndarray) -> np.ndarray:
+    """Hashes of a stack of 32×32 windows (n, 32, 32), in one vectorised pass."""
+    n = len(windows)
+    if n == 0:
+        return np.zeros(0, dtype=np.uint64)
+    flat = windows.reshape(n, -1)
+    ranks = np.empty(flat.shape, dtype=np.float64)
+    order = np.argsort(flat, axis=1)
+    np.put_along_axis(ranks, order, np.arange(flat.shape[1], dtype=np.float64)[None, :], axis=1)
+    ranks -= ranks.mean(axis=1, keepdims=True)
+    coeffs = _DCT @ ranks.reshape(n, _WIN, _WIN) @ _DCT.T
+    bits = coeffs[:, _SEL] > 1e-9
+    return (bits.astype(np.uint64) * _WEIGHTS).sum(axis=1, dtype=np.uint64)
 
 
-def _frame_hash(gray: np.ndarray) -> np.uint64:
-    return _hash(cv2.resize(gray, (_WIN, _WIN), interpolation=cv2.INTER_AREA))
+def _frame_window(gray: np.ndarray) -> np.ndarray:
+    return cv2.resize(gray, (_WIN, _WIN), interpolation=cv2.INTER_AREA)
 
 
 @cache
@@ -205,16 +212,17 @@ def _resize_long(gray: np.ndarray, side: int) -> tuple[np.ndarray, float, float]
 
 
 def _local_hashes(gray: np.ndarray) -> np.ndarray:
-    small, _, _ = _resize_long(gray, DETECT_SIDE)
+    base, _, _ = _resize_long(gray, SAMPLE_SIDE)
+    # detect on a 2:1 reduction of the sampling image (cheap), unless that one was upscaled
+    small, _, _ = _resize_long(base if max(gray.shape) >= SAMPLE_SIDE else gray, DETECT_SIDE)
     keypoints = _detector().detect(np.clip(small, 0, 255).astype(np.uint8), None)
     keypoints = sorted(keypoints, key=lambda k: -k.response)[:N_LOCAL]
     if not keypoints:
         return np.zeros(0, dtype=np.uint64)
-    base, _, _ = _resize_long(gray, SAMPLE_SIDE)
     f = base.shape[1] / small.shape[1]
     fy = base.shape[0] / small.shape[0]
     levels: dict[int, np.ndarray] = {}
-    out = np.empty(len(keypoints), dtype=np.uint64)
+    windows = np.empty((len(keypoints), _WIN, _WIN), dtype=np.float32)
     for i, kp in enumerate(keypoints):
         x, y = kp.pt
         radius = WINDOW_SCALE * kp.size / 2 * f
@@ -229,15 +237,14 @@ def _local_hashes(gray: np.ndarray) -> np.ndarray:
         rot = np.array([[np.cos(angle), np.sin(angle)], [-np.sin(angle), np.cos(angle)]]) * scale
         shift = np.array([(_WIN - 1) / 2, (_WIN - 1) / 2]) - rot @ np.array([cx, cy])
         m = np.hstack([rot, shift[:, None]]).astype(np.float32)
-        window = cv2.warpAffine(
+        windows[i] = cv2.warpAffine(
             levels[level],
             m,
             (_WIN, _WIN),
             flags=cv2.INTER_LINEAR,
             borderMode=cv2.BORDER_REFLECT,
         )
-        out[i] = _hash(window)
-    return out
+    return _hashes(windows)
 
 
 def to_gray(rgb: np.ndarray) -> np.ndarray:
@@ -255,8 +262,8 @@ def fingerprint_image(rgb: np.ndarray) -> Fingerprint:
     h, w = gray.shape
     ch, cw = max(1, round(h * CENTRE)), max(1, round(w * CENTRE))
     y, x = (h - ch) // 2, (w - cw) // 2
-    global_hashes = np.array(
-        [_frame_hash(gray), _frame_hash(gray[y : y + ch, x : x + cw])], dtype=np.uint64
+    global_hashes = _hashes(
+        np.stack([_frame_window(gray), _frame_window(gray[y : y + ch, x : x + cw])])
     )
     local = _local_hashes(gray) if min(h, w) >= 16 else np.zeros(0, dtype=np.uint64)
     return Fingerprint(global_hashes, local, int(w), int(h))
