@@ -25,6 +25,10 @@ from dermset.cli.common import (
 from dermset.registry.project import ENV_PROJECT, Project
 from dermset.web.accounts import ROLES, AccountError, add_user, list_users, set_active, set_password
 
+#: seconds an idle connection stays open: a reviewer looks at an image for longer than
+#: uvicorn's default of 5 s, and a browser reusing a connection the server just closed fails
+KEEP_ALIVE = 75
+
 users_app = typer.Typer(
     help="Web accounts: who may sign in to `dermset serve`, with which role.",
     no_args_is_help=True,
@@ -170,10 +174,17 @@ def serve(
             port=port,
             workers=workers,
             log_level="warning",
+            timeout_keep_alive=KEEP_ALIVE,
         )
         return
     try:
-        uvicorn.run(create_app(proj), host=host, port=port, log_level="warning")
+        uvicorn.run(
+            create_app(proj),
+            host=host,
+            port=port,
+            log_level="warning",
+            timeout_keep_alive=KEEP_ALIVE,
+        )
     finally:
         proj.close()
 

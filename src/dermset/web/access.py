@@ -16,7 +16,8 @@ from sqlalchemy.orm import Session
 from dermset.registry.project import Project
 from dermset.registry.tables import ClinicalAnnotation, Histopathology, Image
 from dermset.registry.user_tables import WebUpload
-from dermset.verification import VerificationError, requirements, reviewer_view
+from dermset.verification import VerificationError, requirements
+from dermset.verification.reviewer import review_item
 from dermset.web.sessions import Viewer
 
 AREAS: dict[str, frozenset[str]] = {
@@ -57,8 +58,8 @@ def may_see_image(session: Session, project: Project, viewer: Viewer, img: Image
     if viewer.role == "curator":
         return True
     if viewer.role == "reviewer":
-        try:
-            reviewer_view(project, viewer.name).view(img.image_id)
+        try:  # the core's door for a reviewer, in this request's transaction
+            review_item(session, project, viewer.name, img.image_id)
         except VerificationError:
             return False
         return True

@@ -210,57 +210,74 @@ def _attempt_keys(project: Project, name: str, address: str) -> Attempt:
     )
 
 
+@dataclass(frozen=True)
+class SignedIn:
+    user_id: int
+    name: str
+    role: str
+
+
 def authenticate(
-    session: Session,
     project: Project,
     name: str,
     password: str,
     *,
     address: str,
     settings: WebSettings,
-) -> WebUser | None:
+) -> SignedIn | None:
     """The account if the name and password match an active account, else None.
 
     Raises :class:`TooManyAttempts` (and records nothing new) when the name or the address has
-    failed too often in the window.
+    failed too often in the window. The password is checked outside any transaction: a hash
+    takes ~0.5 s, and on SQLite a writing transaction holds the database's write lock.
     """
     keys = _attempt_keys(project, name, address)
     now = datetime.now(UTC)
     since = now - timedelta(minutes=settings.failure_window_minutes)
-    session.execute(delete(LoginAttempt).where(LoginAttempt.at < now - timedelta(days=1)))
+    wanted = (name or "").strip().lower()
+    with project.db.read() as s:
 
-    def failures(column, key: str) -> int:
-        return int(
-            session.execute(
-                select(func.count())
-                .select_from(LoginAttempt)
-                .where(column == key, LoginAttempt.success.is_(False), LoginAttempt.at >= since)
-            ).scalar()
-            or 0
-        )
-
-    if (
-        failures(LoginAttempt.name_hmac, keys.name_key) >= settings.max_failures_per_name
-        or failures(LoginAttempt.address_hmac, keys.address_key)
-        >= settings.max_failures_per_address
-    ):
-        raise TooManyAttempts(settings.failure_window_minutes)
-    user = get_user(session, name) if NAME_PATTERN.match((name or "").strip().lower()) else None
-    ok = (
-        _verify(user.password_hash, password)
-        if user is not None
-        else _verify(_dummy_hash(), password) and False
-    )
-    ok = ok and user is not None and user.active
-    session.add(
-        LoginAttempt(
-            at=now, name_hmac=keys.name_key, address_hmac=keys.address_key, success=bool(ok)
-        )
-    )
-    if ok:  # a success clears the account's failure count
-        session.execute(
-            delete(LoginAttempt).where(
-                LoginAttempt.name_hmac == keys.name_key, LoginAttempt.success.is_(False)
+        def failures(column, key: str) -> int:
+            return int(
+                s.execute(
+                    select(func.count())
+                    .select_from(LoginAttempt)
+                    .where(column == key, LoginAttempt.success.is_(False), LoginAttempt.at >= since)
+                ).scalar()
+                or 0
             )
+
+        throttled = (
+            failures(LoginAttempt.name_hmac, keys.name_key) >= settings.max_failures_per_name
+            or failures(LoginAttempt.address_hmac, keys.address_key)
+            >= settings.max_failures_per_address
         )
-    return user if ok else None
+        row = (
+            s.execute(
+                select(
+                    WebUser.id, WebUser.name, WebUser.role, WebUser.password_hash, WebUser.active
+                ).where(WebUser.name == wanted)
+            ).first()
+            if not throttled and NAME_PATTERN.match(wanted)
+            else None
+        )
+    if throttled:
+        raise TooManyAttempts(settings.failure_window_minutes)
+    ok = (
+        _verify(row.password_hash, password)
+        if row is not None
+        else (_verify(_dummy_hash(), password) and False)
+    )
+    ok = bool(ok and row is not None and row.active)
+    with project.db.session() as s:
+        s.execute(delete(LoginAttempt).where(LoginAttempt.at < now - timedelta(days=1)))
+        s.add(
+            LoginAttempt(at=now, name_hmac=keys.name_key, address_hmac=keys.address_key, success=ok)
+        )
+        if ok:  # a success clears the account's failure count
+            s.execute(
+                delete(LoginAttempt).where(
+                    LoginAttempt.name_hmac == keys.name_key, LoginAttempt.success.is_(False)
+                )
+            )
+    return SignedIn(row.id, row.name, row.role) if ok and row is not None else None

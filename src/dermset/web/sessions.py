@@ -14,11 +14,13 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from sqlalchemy import delete, select, update
+from sqlalchemy.orm import Session
 
 from dermset.registry.project import Project
 from dermset.registry.user_tables import WebSession, WebUser
@@ -112,12 +114,15 @@ class SessionStore:
             )
         return token
 
-    def find(self, token: str | None) -> Viewer | None:
-        """The viewer of a live session, or None (ending a session that has run out)."""
+    def find(self, token: str | None, session: Session | None = None) -> Viewer | None:
+        """The viewer of a live session, or None (ending a session that has run out).
+
+        *session*: a read transaction of the caller's to look it up in.
+        """
         if not token:
             return None
         key = _hash(token)
-        with self.project.db.read() as s:
+        with nullcontext(session) if session is not None else self.project.db.read() as s:
             row = s.execute(
                 select(
                     WebSession.id,

@@ -92,11 +92,7 @@ def login(
         )
     address = request.client.host if request.client else ""
     try:
-        with st.project.db.session() as s:
-            user = authenticate(
-                s, st.project, name, password, address=address, settings=st.settings
-            )
-            found = (user.id, user.name, user.role) if user else None
+        found = authenticate(st.project, name, password, address=address, settings=st.settings)
     except TooManyAttempts as exc:
         return login_page(request, status=429, message=str(exc).capitalize() + ".", name=name)
     if found is None:
@@ -109,8 +105,8 @@ def login(
         )
     # fixation defence: always a new token; the session the browser brought (if any) ends
     old = st.sessions.token_from_cookie(request.cookies.get(COOKIE))
-    token = st.sessions.open(found[0], replacing=old)
-    response = RedirectResponse(safe_next(next) or HOME[found[2]], status_code=303)
+    token = st.sessions.open(found.user_id, replacing=old)
+    response = RedirectResponse(safe_next(next) or HOME[found.role], status_code=303)
     response.set_cookie(
         COOKIE,
         st.sessions.cookie_value(token),

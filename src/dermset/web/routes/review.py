@@ -1,9 +1,11 @@
 """The specialist reviewer's blinded queue.
 
-Every read and write goes through the verification core's :class:`ReviewerSession`, which
-decides what a reviewer may see (only their assigned images, only the protocol's metadata, no
-other label before their own review and the closed consensus). These pages show what it returns
-and nothing else.
+Every read goes through the verification core's reviewer functions (``queue``,
+``review_item``: the functions behind :class:`ReviewerSession`, here sharing one read
+transaction per page) and every write through ``ReviewerSession.submit``; the core decides what a
+reviewer may see (only their assigned images, only the protocol's metadata, no other label
+before their own review and the closed consensus). These pages show what it returns and nothing
+else.
 """
 
 from __future__ import annotations
@@ -13,7 +15,9 @@ from fastapi.responses import RedirectResponse, Response
 from sqlalchemy.exc import IntegrityError
 
 from dermset.verification import VerificationError, reviewer_view
-from dermset.web.deps import action, page, render, state
+from dermset.verification.reviewer import Progress, review_item
+from dermset.verification.reviewer import queue as assigned_queue
+from dermset.web.deps import action, page, reading, render, state
 from dermset.web.forms import diagnoses, structure_groups
 from dermset.web.sessions import Viewer
 
@@ -30,12 +34,20 @@ METADATA_LABELS = {
 }
 
 
+def _progress(s, project, name: str) -> tuple[Progress, list[str], list[str]]:
+    """(progress, still to review, every assigned image) in the caller's read transaction."""
+    todo = assigned_queue(s, project, name)
+    every = assigned_queue(s, project, name, include_done=True)
+    return Progress(len(every) - len(todo), len(every)), todo, every
+
+
 @router.get("/review", response_model=None)
 def queue(request: Request, viewer: Viewer = Depends(page("review"))) -> Response:
-    rs = reviewer_view(state(request).project, viewer.name)
-    progress = rs.progress()
-    todo = rs.queue()
-    done = [i for i in rs.queue(include_done=True) if i not in set(todo)]
+    project = state(request).project
+    with reading(request) as s:
+        progress, todo, every = _progress(s, project, viewer.name)
+    waiting = set(todo)
+    done = [i for i in every if i not in waiting]
     return render(
         request,
         "review_queue.html",
@@ -46,9 +58,10 @@ def queue(request: Request, viewer: Viewer = Depends(page("review"))) -> Respons
 
 @router.get("/review/next", response_model=None)
 def next_item(request: Request, viewer: Viewer = Depends(page("review"))) -> Response:
-    item = reviewer_view(state(request).project, viewer.name).next()
-    target = f"/review/{item.image_id}" if item else "/review"
-    return RedirectResponse(target, status_code=303)
+    project = state(request).project
+    with reading(request) as s:
+        todo = assigned_queue(s, project, viewer.name)
+    return RedirectResponse(f"/review/{todo[0]}" if todo else "/review", status_code=303)
 
 
 def _item_page(
@@ -61,9 +74,10 @@ def _item_page(
     submitted: dict[str, object] | None = None,
 ) -> Response:
     project = state(request).project
-    rs = reviewer_view(project, viewer.name)
     try:
-        item = rs.view(image_id)
+        with reading(request) as s:
+            item = review_item(s, project, viewer.name, image_id)
+            progress, _, _ = _progress(s, project, viewer.name)
     except VerificationError as exc:
         return render(
             request,
@@ -72,7 +86,6 @@ def _item_page(
             status=404,
             viewer=viewer,
         )
-    progress = rs.progress()
     metadata = [
         (METADATA_LABELS.get(k, k.replace("_", " ")), v)
         for k, v in item.metadata.items()
