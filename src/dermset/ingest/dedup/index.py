@@ -36,7 +36,7 @@ def _popcount(x):
 def _build(hashes):
     n = hashes.shape[0]
     size = 1 << 21
-    offsets = np.zeros((3, size + 1), dtype=np.int64)
+    offsets = np.zeros((3, size + 1), dtype=np.int32)
     order = np.empty((3, n), dtype=np.int32)
     mask = np.uint64(size - 1)
     for s in range(3):

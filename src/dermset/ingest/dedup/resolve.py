@@ -12,6 +12,7 @@ existed when they decided.
 from __future__ import annotations
 
 import io
+from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -186,7 +187,10 @@ def _splits(session: Session, image_ids: list[str]) -> dict[str, datetime]:
 
 
 class _Pixels:
-    """Stored images decoded on demand for verification, kept for this call only."""
+    """Stored images decoded on demand for verification; the last few stay decoded (candidates
+    come sorted, so an image's pairs are adjacent) and memory stays flat however many."""
+
+    KEEP = 16
 
     def __init__(self, project: Project, session: Session, pks: set[int]):
         self.project = project
@@ -199,16 +203,21 @@ class _Pixels:
                 .where(Image.id.in_(ids[start : start + 1000]))
             ):
                 self.meta[pk] = (sha, orient)
-        self.cache: dict[int, np.ndarray | None] = {}
+        self.cache: OrderedDict[int, np.ndarray | None] = OrderedDict()
 
     def get(self, pk: int) -> np.ndarray | None:
-        if pk not in self.cache:
-            sha, orient = self.meta.get(pk, (None, None))
-            try:
-                self.cache[pk] = load_pixels(self.project.store.get(sha), orient) if sha else None
-            except Exception:  # a missing or unreadable file: cannot be verified
-                self.cache[pk] = None
-        return self.cache[pk]
+        if pk in self.cache:
+            self.cache.move_to_end(pk)
+            return self.cache[pk]
+        sha, orient = self.meta.get(pk, (None, None))
+        try:
+            pixels = load_pixels(self.project.store.get(sha), orient) if sha else None
+        except Exception:  # a missing or unreadable file: cannot be verified
+            pixels = None
+        self.cache[pk] = pixels
+        if len(self.cache) > self.KEEP:
+            self.cache.popitem(last=False)
+        return pixels
 
 
 def resolve_duplicates(
