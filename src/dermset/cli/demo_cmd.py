@@ -103,10 +103,11 @@ def demo(
                 mapping=load_mapping("isic"), workers=workers, actor="demo-clinician",
                 progress=lambda d, t: bar.update(task, completed=d, total=t))
         _show(summary)
-        console.print(f"[dim]planted: {c['records']} records → {c['duplicates_excluded']} "
-                      f"duplicates → {c['records'] - c['images_passing_sop']} SOP failures or "
-                      f"broken files; the cohort's truth expects {c['unique_images']} unique "
-                      "images before the SOP[/]")
+        console.print(
+            f"[dim]the cohort's truth: {c['records']} records → {c['duplicates_excluded']} "
+            f"duplicates → {c['sop_failures']} planted SOP failures → {c['bad_files']} broken "
+            f"files → {c['images_passing_sop']} unique images. Differences are the checks' "
+            "own errors (see docs/sop-calibration.md).[/]")
 
         _step(4, total, "Verification: clinician, three blinded reviewers, pathology",
               "dermset labels assign / import / adjudicate / status / agreement")
