@@ -119,7 +119,7 @@ def test_copies_are_grouped_excluded_and_audited(any_project, batch, monkeypatch
         assert set(e) >= {"a", "b", "kind", "hash_distance", "inliers", "score", "transform"}
     assert groups[rows["second.jpg"].image_id]["excluded"] == [rows["second_180.jpg"].image_id]
     text = dermset("duplicates", "--project", project.root)
-    assert text.code == 0 and "near copy" in text.out and best.image_id in text.out
+    assert text.code == 0 and "copy: " in text.out and best.image_id in text.out
 
 
 def test_a_curator_split_is_never_merged_again(project, batch):

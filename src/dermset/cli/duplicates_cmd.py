@@ -15,16 +15,31 @@ def _describe(e) -> str:
     if e.kind == "exact":
         return "identical pixels"
     t = e.transform or {}
-    bits = [f"hash distance {e.hash_distance}", f"{e.inliers} matched points"]
+    bits = [f"{e.inliers} matched points"]
     if e.score is not None:
         bits.append(f"rigid to {e.score:.2f} px")
     if t.get("mirrored"):
         bits.append("mirrored")
     if t.get("rotation_deg") is not None and abs(t["rotation_deg"]) >= 1:
         bits.append(f"rotated {t['rotation_deg']:.0f}°")
-    if t.get("scale_x"):
-        bits.append(f"scale {t['scale_x']:.2f}×{t['scale_y']:.2f}")
-    return "near copy: " + ", ".join(bits)
+    sx, sy = t.get("scale_x"), t.get("scale_y")
+    if sx and sy and (abs(sx - 1) > 0.02 or abs(sy - 1) > 0.02):
+        same = abs(sx - sy) <= 0.02 * max(sx, sy)
+        bits.append(f"scaled ×{sx:.2f}" if same else f"scaled ×{sx:.2f} × {sy:.2f}")
+    return "copy: " + ", ".join(bits) + f" (hash distance {e.hash_distance})"
+
+
+def _why(group, image_id: str) -> str:
+    """The evidence that ties *image_id* to its group: with the kept image if there is one."""
+    links = [e for e in group.evidence if image_id in (e.a, e.b)]
+    direct = [e for e in links if group.kept in (e.a, e.b)]
+    if direct:
+        return _describe(direct[0])
+    if links:
+        e = links[0]
+        other = e.b if e.a == image_id else e.a
+        return f"via {other}: {_describe(e)}"
+    return "linked by an earlier decision"
 
 
 def duplicates(
@@ -64,14 +79,13 @@ def duplicates(
     table = Table(title=f"{len(groups)} duplicate groups, {n_excluded} images excluded")
     table.add_column("kept")
     table.add_column("excluded")
-    table.add_column("evidence")
+    table.add_column("why it is a copy of the kept image")
     for g in groups:
-        table.add_row(
-            g.kept,
-            "\n".join(g.excluded),
-            "\n".join(f"{e.a} ~ {e.b}: {_describe(e)}" for e in g.evidence),
-        )
+        for i, image_id in enumerate(g.excluded):
+            table.add_row(g.kept if i == 0 else "", image_id, _why(g, image_id))
+        table.add_section()
     console.print(table)
+    console.print("all evidence per pair: dermset duplicates --json")
 
 
 def register(app: typer.Typer) -> None:

@@ -11,31 +11,26 @@ existed when they decided.
 
 from __future__ import annotations
 
-import io
-from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-import numpy as np
-from PIL import Image as PILImage
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from dermset.ingest.dedup.candidates import build_index, find_candidates
 from dermset.ingest.dedup.groups import Member, UnionFind, choose_kept
+from dermset.ingest.dedup.pixels import StoredPixels
 from dermset.ingest.dedup.store import load_fingerprints
 from dermset.ingest.dedup.verify import Verdict, verify_pair
 from dermset.registry.duplicate_tables import DuplicatePair
 from dermset.registry.project import Project
-from dermset.registry.tables import Acquisition, AuditEvent, Image
+from dermset.registry.tables import AuditEvent, Image
 
 #: statuses that take part in duplicate groups (a withdrawn image is left alone); an image that
 #: failed the SOP is kept only when every copy failed it, and then stays ``sop_failed``
 GROUPABLE = ("active", "duplicate", "sop_failed")
-#: verification decodes stored files at about this size (JPEG DCT-domain reduction)
-LOAD_SIDE = 1024
 
 
 @dataclass
@@ -72,34 +67,6 @@ class DuplicateReport:
     candidates: int = 0
     verified: int = 0
     rejected: int = 0
-
-
-_TRANSPOSE = {
-    2: PILImage.Transpose.FLIP_LEFT_RIGHT,
-    3: PILImage.Transpose.ROTATE_180,
-    4: PILImage.Transpose.FLIP_TOP_BOTTOM,
-    5: PILImage.Transpose.TRANSPOSE,
-    6: PILImage.Transpose.ROTATE_270,
-    7: PILImage.Transpose.TRANSVERSE,
-    8: PILImage.Transpose.ROTATE_90,
-}
-
-
-def load_pixels(data: bytes, orientation: int | None) -> np.ndarray:
-    """A stored file as displayed, as RGB, decoded at reduced size where the format allows."""
-    if data[4:8] == b"ftyp":
-        from dermset.ingest.decode import open_stored
-
-        im = open_stored(data, orientation)
-    else:
-        im = PILImage.open(io.BytesIO(data))
-        im.draft("RGB", (LOAD_SIDE, LOAD_SIDE))
-        im.load()
-        if orientation in _TRANSPOSE:
-            im = im.transpose(_TRANSPOSE[orientation])
-    im = im.convert("RGB")
-    im.thumbnail((LOAD_SIDE, LOAD_SIDE))
-    return np.asarray(im)
 
 
 @dataclass
@@ -186,40 +153,6 @@ def _splits(session: Session, image_ids: list[str]) -> dict[str, datetime]:
     return out
 
 
-class _Pixels:
-    """Stored images decoded on demand for verification; the last few stay decoded (candidates
-    come sorted, so an image's pairs are adjacent) and memory stays flat however many."""
-
-    KEEP = 16
-
-    def __init__(self, project: Project, session: Session, pks: set[int]):
-        self.project = project
-        self.meta: dict[int, tuple[str | None, int | None]] = {}
-        ids = sorted(pks)
-        for start in range(0, len(ids), 1000):
-            for pk, sha, orient in session.execute(
-                select(Image.id, Image.sha256, Acquisition.orientation)
-                .outerjoin(Acquisition, Acquisition.image_id == Image.id)
-                .where(Image.id.in_(ids[start : start + 1000]))
-            ):
-                self.meta[pk] = (sha, orient)
-        self.cache: OrderedDict[int, np.ndarray | None] = OrderedDict()
-
-    def get(self, pk: int) -> np.ndarray | None:
-        if pk in self.cache:
-            self.cache.move_to_end(pk)
-            return self.cache[pk]
-        sha, orient = self.meta.get(pk, (None, None))
-        try:
-            pixels = load_pixels(self.project.store.get(sha), orient) if sha else None
-        except Exception:  # a missing or unreadable file: cannot be verified
-            pixels = None
-        self.cache[pk] = pixels
-        if len(self.cache) > self.KEEP:
-            self.cache.popitem(last=False)
-        return pixels
-
-
 def resolve_duplicates(
     project: Project, *, actor: str, image_ids: Iterable[int] | None = None
 ) -> DuplicateReport:
@@ -239,7 +172,7 @@ def resolve_duplicates(
         involved = set(new) | {x for p in exact for x in p} | {x for c in cands for x in (c.a, c.b)}
         rows = _rows(s, involved)
         known = _known_pairs(s, set(new))
-        pixels = _Pixels(project, s, {x for c in cands for x in (c.a, c.b)})
+        pixels = StoredPixels(project, s, {x for c in cands for x in (c.a, c.b)})
 
     # verify outside any transaction: pixels are slow, the registry stays free for others
     verdicts: dict[tuple[int, int], tuple[str, Verdict | None, int | None]] = {}
