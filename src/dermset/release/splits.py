@@ -6,13 +6,15 @@ a group never straddles folds, so a model is never tested on a patient it was tr
 * ``patient-kfold:K`` — scikit-learn's ``StratifiedGroupKFold`` (shuffled, seeded).
 * ``patient-holdout:F`` (or ``holdout:F``) — a test share of about F. scikit-learn has no
   stratified *group* holdout of an arbitrary share, so groups are added greedily (largest first,
-  ties in seeded random order) to the test side while that brings the per-category counts closer
-  to F times the category totals.
+  ties in seeded random order; then in further seeded random orders, keeping the best pass) to
+  the test side while that brings the per-category counts and the total closer to F times their
+  totals.
 * ``none`` — no split file.
 """
 
 from __future__ import annotations
 
+import math
 import re
 import warnings
 from collections import Counter, defaultdict
@@ -54,6 +56,10 @@ class SplitSpec:
         }
 
 
+#: how much the overall test share counts against the per-category shares in a holdout
+OVERALL_WEIGHT = 4.0
+#: greedy passes of a holdout (different orders); the best one is kept
+RESTARTS = 20
 _SPEC = re.compile(r"^(?:patient-)?(kfold|holdout):([0-9.]+)$")
 
 
@@ -127,21 +133,34 @@ def _greedy_holdout(
         totals += v
     target = fraction * totals
     weight = 1 / np.maximum(target, 1.0)  # a miss on a rare category counts as much
-    rng = np.random.default_rng(seed)
+    total_target = float(target.sum())
+
+    def cost(x: np.ndarray) -> float:
+        # per-category misses, plus the overall share weighted like all categories together
+        per_category = float(weight @ (target - x) ** 2)
+        overall = OVERALL_WEIGHT * (total_target - x.sum()) ** 2 / max(total_target, 1.0)
+        return per_category + overall
+
     names = sorted(vectors)
-    order = sorted(
-        zip(rng.permutation(len(names)), names, strict=True),
-        key=lambda t: (-vectors[t[1]].sum(), t[0]),
-    )
-    current = np.zeros(len(classes))
-    chosen: set[str] = set()
-    for _, group in order:
-        v = vectors[group]
-        before = float(weight @ (target - current) ** 2)
-        after = float(weight @ (target - current - v) ** 2)
-        if after < before:
-            chosen.add(group)
-            current += v
+    rng = np.random.default_rng(seed)
+    best: tuple[float, set[str]] = (math.inf, set())
+    passes = RESTARTS if len(names) <= 5000 else 3  # large cohorts: each pass is already good
+    for attempt in range(passes):
+        # the first pass goes largest group first; the others in seeded random orders
+        perm = rng.permutation(len(names))
+        order = sorted(range(len(names)), key=lambda i: (-vectors[names[i]].sum(), perm[i]))
+        if attempt:
+            order = list(perm)
+        current = np.zeros(len(classes))
+        chosen: set[str] = set()
+        for i in order:
+            v = vectors[names[i]]
+            if cost(current + v) < cost(current):
+                chosen.add(names[i])
+                current += v
+        if cost(current) < best[0]:
+            best = (cost(current), chosen)
+    chosen = best[1]
     if not chosen or len(chosen) == len(vectors):
         raise SplitError(
             "the holdout put every patient on one side; use a larger cohort or another share"

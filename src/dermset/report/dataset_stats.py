@@ -440,7 +440,7 @@ def quality(session: Session, protocol: Protocol) -> dict[str, Any]:
             }
         checks[check] = entry
     order = ["pass", "warn", "fail", "unmeasured"]
-    ranked = sorted(verdicts.items(), key=lambda kv: (order.index(kv[0]) if kv[0] in order else 9))
+    ranked = sorted(verdicts.items(), key=lambda kv: order.index(kv[0]) if kv[0] in order else 9)
     return {"verdicts": {k: _int(n) for k, n in ranked}, "checks": checks}
 
 
