@@ -4,6 +4,7 @@ of reviews on SQLite and PostgreSQL (no review lost, none doubled)."""
 
 from __future__ import annotations
 
+import io
 import json
 import re
 import threading
@@ -131,6 +132,29 @@ def test_capture_gives_per_photo_verdicts_and_records_stage_one(study, tmp_path)
     # the capture page lists the clinician's own recent captures
     page = clara.get("/capture").text
     assert all(i in page for i in ids) and "stage 1: BKL" in page
+
+
+def test_iphone_heic_upload_is_shown_to_browsers(study, tmp_path):
+    """A HEIC capture (what an iPhone's camera saves) is taken in and displayed as JPEG/PNG."""
+    _, app = study
+    truth = json.loads((cohort(tmp_path) / "truth.json").read_text())
+    heic = next(i for i in truth["images"] if i["format"] == "heic")
+    data = (cohort(tmp_path) / "images" / heic["filename"]).read_bytes()
+    clara = Browserless(app, "clara")
+    r = clara.post(
+        "/capture",
+        capture_fields(lesion="L8"),
+        files=[("photos", ("IMG_4410.HEIC", data, "image/heic"))],
+    )
+    assert r.status_code == 200
+    (image_id,) = IMAGE_IDS.findall(r.text)
+    for size, kinds in (("full", {"image/png", "image/jpeg"}), ("thumb", {"image/jpeg"})):
+        shown = clara.get(f"/images/{image_id}?size={size}")
+        assert shown.status_code == 200 and shown.headers["content-type"] in kinds
+        from PIL import Image as PILImage
+
+        with PILImage.open(io.BytesIO(shown.content)) as im:
+            assert im.width > 100 and im.height > 100
 
 
 def test_stage_one_closes_when_review_starts(study, tmp_path):

@@ -14,6 +14,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import RedirectResponse, Response
 from sqlalchemy.exc import IntegrityError
 
+from dermset.model.fields import FIELD_NAMES
 from dermset.verification import VerificationError, reviewer_view
 from dermset.verification.reviewer import Progress, review_item
 from dermset.verification.reviewer import queue as assigned_queue
@@ -86,9 +87,10 @@ def _item_page(
             status=404,
             viewer=viewer,
         )
+    order = {name: i for i, name in enumerate(FIELD_NAMES)}
     metadata = [
         (METADATA_LABELS.get(k, k.replace("_", " ")), v)
-        for k, v in item.metadata.items()
+        for k, v in sorted(item.metadata.items(), key=lambda kv: order.get(kv[0], 99))
         if v is not None and v != ""
     ]
     return render(
