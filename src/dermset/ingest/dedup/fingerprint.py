@@ -8,9 +8,9 @@ are dominated by the lesion and the dark vignette, and both move when the frame 
 image also carries *local* hashes: windows around the strongest coarse-scale blobs (SIFT's
 detector at 160 px), each window rotated to its blob's orientation and scaled to its blob's size,
 so they move with the content under crops, rescaling and any rotation; a mirror image flips them
-vertically (one more variant). Measured on the 352 real originals in the shared data
-(docs/duplicates.md): with all hashes, every kind of derived copy has a hash within distance 5 of
-its original's in ≥ 99 % of cases, while different images have such a hash in < 0.01 % of pairs.
+vertically (one more variant). Measured in benchmarks/bench_duplicates.py on the 347 real
+originals in the shared data and 8 kinds of copies of them, every copy has a hash within
+distance 5 of its original's (docs/duplicates.md).
 
 Each hash is the sign of the 63 lowest 2-D DCT coefficients (8×8 minus DC) of a 32×32 window whose
 grey levels were replaced by their ranks, which makes it invariant to any monotonic brightness,
