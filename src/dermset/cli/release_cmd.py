@@ -92,6 +92,9 @@ def create(
     out: Annotated[
         Path | None, typer.Option("--out", help="Parent folder (default: PROJECT/releases)")
     ] = None,
+    dicom: Annotated[
+        bool, typer.Option("--dicom", help="Also write DICOM Dermoscopic Photography images")
+    ] = False,
     project_dir: ProjectOpt = None,
     actor: ActorOpt = None,
     bootstrap: BootstrapOpt = 1000,
@@ -109,6 +112,7 @@ def create(
                 out_dir=out,
                 actor=actor_name(actor),
                 n_bootstrap=bootstrap,
+                dicom=dicom,
             )
         except (ReleaseRefused, DeidentificationError, SplitError, DatasheetError) as exc:
             _refuse(exc)

@@ -185,6 +185,7 @@ def _build(
     info: dict[str, Any],
     stats: dict[str, Any],
     assignment: list[int | str],
+    dicom: bool = False,
 ) -> None:
     images = selection.images
     problems = _write_images(project, folder, images)
@@ -200,6 +201,10 @@ def _build(
     )
     isic_export.write_contribution(folder, images)
     parquet.write_parquet(folder, images, assignment, selection.structures)
+    if dicom:
+        from dermset.release.dicom import write_dicom
+
+        write_dicom(folder, images, info["name"])
     write_report(stats, folder / "report", f"{info['name']} (release {info['version']})")
     fx = datasheet.facts(stats, info, project.protocol)
     datasheet.write_datasheet(folder, fx, info, datasheet.curator_answers(project.root))
@@ -231,6 +236,7 @@ def create_release(
     out_dir: str | Path | None = None,
     n_bootstrap: int = 1000,
     processes: int = 1,
+    dicom: bool = False,
 ) -> Path:
     """Create release *name*; returns its folder. Raises ReleaseRefused or DeidentificationError."""
     if not NAME.match(name or ""):
@@ -318,7 +324,7 @@ def create_release(
     tmp = base / f".{name}.partial-{uuid.uuid4().hex[:8]}"
     tmp.mkdir()
     try:
-        _build(project, tmp, selection, info, stats, assignment)
+        _build(project, tmp, selection, info, stats, assignment, dicom=dicom)
         violations = check_release(tmp, registry_facts(project))
         if violations:
             raise DeidentificationError(violations)

@@ -275,6 +275,40 @@ def check_text(path: Path, rel: str, facts: RegistryFacts) -> list[Violation]:
     return out
 
 
+def check_dicom(folder: Path, facts: RegistryFacts) -> list[Violation]:
+    """The DICOM export: empty name and birth date, pseudonymous id, approximate age, dummy
+    serial number, no local id or file name in any text element, clean embedded JPEG."""
+    import pydicom
+    from pydicom.encaps import generate_frames
+
+    out: list[Violation] = []
+    for path in sorted((folder / "dicom").glob("*.dcm")):
+        rel = path.relative_to(folder).as_posix()
+        ds = pydicom.dcmread(path)
+        if str(ds.get("PatientName", "")) or ds.get("PatientBirthDate", ""):
+            out.append(Violation("dicom_identity", rel, "patient name or birth date is set"))
+        if ds.get("DeviceSerialNumber", "UNKNOWN") != "UNKNOWN":
+            out.append(Violation("dicom_identity", rel, "a device serial number is set"))
+        age = str(ds.get("PatientAge", ""))
+        if age and not (age.endswith("Y") and is_age_approx(int(age[:-1]))):
+            out.append(Violation("age_form", rel, f"PatientAge {age!r} is not age_approx"))
+        patient = str(ds.get("PatientID", ""))
+        if patient:
+            out += _cell_violations(facts, rel, 0, "patient_id", patient)
+        for element in ds.iterall():
+            if element.VR in ("LO", "SH", "LT", "ST", "UT", "PN", "CS") and element.value:
+                values = element.value if element.VM > 1 else [element.value]
+                for value in values:
+                    out += [
+                        Violation(v.rule, rel, f"{element.keyword}: {v.message}")
+                        for v in _cell_violations(facts, rel, 0, "filename", str(value))
+                    ]
+        if ds.file_meta.TransferSyntaxUID.is_encapsulated:
+            for frame in generate_frames(ds.PixelData, number_of_frames=1):
+                out += image_violations(frame, f"{rel} (pixel data)")
+    return out
+
+
 def check_release(folder: Path, facts: RegistryFacts) -> list[Violation]:
     """Every de-identification violation of a release folder (empty: it may be published)."""
     folder = Path(folder)
@@ -293,6 +327,8 @@ def check_release(folder: Path, facts: RegistryFacts) -> list[Violation]:
         if (folder / rel).is_file():
             out += check_table(folder / rel, rel, facts, allowed)
     out += check_images(folder, ids)
+    if (folder / "dicom").is_dir():
+        out += check_dicom(folder, facts)
     for path in sorted(folder.rglob("*")):
         rel = path.relative_to(folder)
         if not path.is_file() or rel.parts[0] == "bag":
