@@ -53,6 +53,7 @@ from dermset.web.accounts import hash_password
 PASSWORD = "bench-password-123"
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 TARGET_P95 = {"sqlite": 150.0, "postgresql": 100.0}
+RACERS = ["racer-a", "racer-b", "racer-c"]
 
 
 def protocol() -> Protocol:
@@ -61,7 +62,9 @@ def protocol() -> Protocol:
     return Protocol(sop=SOP(checks=checks))
 
 
-def set_up(root: Path, cohort: Path, url: str | None, reviewers: int) -> tuple[Project, int]:
+def set_up(
+    root: Path, cohort: Path, url: str | None, reviewers: int, race_pairs: int
+) -> tuple[Project, int]:
     project = Project.init(root, protocol(), database_url=url)
     ingest_paths(
         project,
@@ -74,15 +77,17 @@ def set_up(root: Path, cohort: Path, url: str | None, reviewers: int) -> tuple[P
     names = [f"rev{i:02d}" for i in range(reviewers)]
     stored = hash_password(PASSWORD)  # one hash for all: setting up is not what is measured
     with project.db.session() as s:
-        s.add_all(WebUser(name=n, role="reviewer", password_hash=stored) for n in names)
-        assign_reviewers(s, project, names, actor="bench")
-        n_images = s.execute(
-            select(func.count()).select_from(Image).where(Image.status == "active")
-        ).scalar()
-    return project, int(n_images or 0)
+        s.add_all(WebUser(name=n, role="reviewer", password_hash=stored) for n in [*names, *RACERS])
+        active = list(
+            s.execute(select(Image).where(Image.status == "active").order_by(Image.id)).scalars()
+        )
+        # the race has images of its own, so that the load cannot use them up first
+        assign_reviewers(s, project, RACERS, actor="bench", images=active[-race_pairs:])
+        assign_reviewers(s, project, names, actor="bench", images=active[:-race_pairs])
+    return project, len(active) - race_pairs
 
 
-def start_server(project: Project, url: str | None, port: int) -> subprocess.Popen:
+def start_server(project: Project, url: str | None, port: int, workers: int) -> subprocess.Popen:
     env = dict(os.environ, DERMSET_PROJECT=str(project.root))
     if url:
         env["DERMSET_DATABASE_URL"] = url
@@ -101,6 +106,8 @@ def start_server(project: Project, url: str | None, port: int) -> subprocess.Pop
             "warning",
             "--timeout-keep-alive",
             "75",  # as `dermset serve`: browsers keep connections open between clicks
+            "--workers",
+            str(workers),
         ],
         env=env,
     )
@@ -207,12 +214,40 @@ async def reviewer(base: str, name: str, start: Start, think: float, codes, stat
             stats.saved.append((image_id, name))
 
 
+async def sequential(base: str, project: Project, codes, cycles: int = 15) -> dict:
+    """The same pages for one reviewer alone (no think time): what the app costs unloaded."""
+    stats = Stats()
+    name = RACERS[1]
+    async with httpx.AsyncClient(base_url=base, timeout=60) as client:
+        csrf = await sign_in(client, name, stats)
+        for _ in range(cycles):
+            await stats.timed("queue", client.get("/review"))
+            r = await stats.timed("next", client.get("/review/next"))
+            target = r.headers.get("location", "/review") if r is not None else "/review"
+            if target == "/review":
+                break
+            await stats.timed("item", client.get(target))
+            await stats.timed("image", client.get(f"/images/{target.rsplit('/', 1)[1]}"))
+            await stats.timed(
+                "save",
+                client.post(
+                    target, data={"csrf_token": csrf, "diagnosis": codes[0], "confidence": "3"}
+                ),
+            )
+    out = summarise(stats, 1.0)
+    out["all_pages"].pop("requests_per_s")
+    out.pop("sign-in", None)
+    return out
+
+
 async def race(base: str, project: Project, pairs: int) -> dict[str, int]:
     """Two identical saves at once for *pairs* open (image, reviewer) assignments."""
     from dermset.verification.gate import open_assignments
 
     with project.db.read() as s:
-        todo = [(img, names[0]) for img, names in open_assignments(s).items()][:pairs]
+        todo = [
+            (img, RACERS[0]) for img, names in open_assignments(s).items() if RACERS[0] in names
+        ][:pairs]
     outcome = {"pairs": len(todo), "one_saved_one_refused": 0, "reviews_after": 0}
     for image_id, name in todo:
         async with (
@@ -269,17 +304,19 @@ def summarise(stats: Stats, seconds: float) -> dict:
     return out
 
 
-def run_backend(kind: str, url: str | None, cohort: Path, args) -> dict:
+def run_backend(kind: str, url: str | None, cohort: Path, args, workers: int = 1) -> dict:
     root = Path(tempfile.mkdtemp(prefix=f"dermset-webload-{kind}-")) / "study"
     t0 = time.perf_counter()
-    project, n_images = set_up(root, cohort, url, args.reviewers)
+    project, n_images = set_up(root, cohort, url, args.reviewers, args.race_pairs)
     setup_s = time.perf_counter() - t0
     codes = [c.code for c in project.protocol.categories]
     port = 18000 + random.randint(0, 999)
-    server = start_server(project, url, port)
+    server = start_server(project, url, port, workers)
     base = f"http://127.0.0.1:{port}"
     stats = Stats()
     try:
+        baseline = asyncio.run(sequential(base, project, codes))
+        load_before = os.getloadavg()[0]
         start = Start(args.reviewers, args.seconds)
 
         async def main():
@@ -292,6 +329,7 @@ def run_backend(kind: str, url: str | None, cohort: Path, args) -> dict:
 
         asyncio.run(main())
         elapsed = time.monotonic() - start.opened
+        load_after = os.getloadavg()[0]
         with project.db.read() as s:
             in_registry = set(
                 s.execute(
@@ -307,12 +345,22 @@ def run_backend(kind: str, url: str | None, cohort: Path, args) -> dict:
     p95 = summarise(stats, elapsed)["all_pages"]["p95_ms"]
     result = {
         "backend": kind,
+        "server_workers": workers,
         "images": n_images,
         "reviewers": args.reviewers,
         "seconds": round(elapsed, 1),
         "think_s_mean": args.think,
         "setup_s": round(setup_s, 1),
         "latency": summarise(stats, elapsed),
+        "one_reviewer_alone": baseline,
+        "p95_over_alone_p50": round(
+            summarise(stats, elapsed)["all_pages"]["p95_ms"] / baseline["all_pages"]["p50_ms"], 1
+        ),
+        "machine_load_average": {
+            "before": round(load_before, 2),
+            "after": round(load_after, 2),
+            "cores": os.cpu_count(),
+        },
         "errors": len(stats.errors),
         "first_errors": stats.errors[:5],
         "reviews_saved": len(stats.saved),
@@ -328,6 +376,7 @@ def run_backend(kind: str, url: str | None, cohort: Path, args) -> dict:
         and result["lost_reviews"] == 0
         and result["doubled_reviews"] == 0
         and result["unexpected_reviews"] == 0
+        and racing["pairs"] == args.race_pairs
         and racing["one_saved_one_refused"] == racing["pairs"]
         and racing["reviews_after"] == racing["pairs"]
     )
@@ -365,9 +414,15 @@ def main() -> int:
     ap.add_argument(
         "--think", type=float, default=2.0, help="mean seconds a reviewer looks at an image"
     )
-    ap.add_argument("--images", type=int, default=120, help="records in the synthetic cohort")
+    ap.add_argument("--images", type=int, default=200, help="records in the synthetic cohort")
     ap.add_argument("--race-pairs", type=int, default=20)
     ap.add_argument("--only", choices=["sqlite", "postgresql"])
+    ap.add_argument(
+        "--pg-workers",
+        type=lambda t: [int(x) for x in t.split(",")],
+        default=[1, 2],
+        help="server processes for the PostgreSQL runs (one run each), e.g. 1,2",
+    )
     args = ap.parse_args()
     cohort = Path(tempfile.mkdtemp(prefix="dermset-webload-cohort-")) / "cohort"
     generate_cohort(cohort, size=args.images, seed=11, image_size=(640, 480), workers=2)
@@ -375,17 +430,20 @@ def main() -> int:
     if args.only in (None, "sqlite"):
         results.append(run_backend("sqlite", None, cohort, args))
     if args.only in (None, "postgresql"):
-        url = postgres_database()
-        if url:
+        for workers in args.pg_workers:
+            url = postgres_database()
+            if not url:
+                break
             try:
-                results.append(run_backend("postgresql", url, cohort, args))
+                results.append(run_backend("postgresql", url, cohort, args, workers))
             finally:
                 drop(url)
     save("web_load", {"runs": results})
     for r in results:
         lat = r["latency"]["all_pages"]
         print(
-            f"{r['backend']:>10}: p50 {lat['p50_ms']} ms, p95 {lat['p95_ms']} ms "
+            f"{r['backend']:>10} x{r['server_workers']}: p50 {lat['p50_ms']} ms, "
+            f"p95 {lat['p95_ms']} ms "
             f"(target < {r['target_p95_ms']:.0f}), p99 {lat['p99_ms']} ms, "
             f"{lat['requests_per_s']} req/s, {r['errors']} errors, "
             f"{r['reviews_saved']} reviews saved, lost {r['lost_reviews']}, "

@@ -16,8 +16,8 @@ from sqlalchemy.orm import Session
 from dermset.registry.project import Project
 from dermset.registry.tables import ClinicalAnnotation, Histopathology, Image
 from dermset.registry.user_tables import WebUpload
-from dermset.verification import VerificationError, requirements
-from dermset.verification.reviewer import review_item
+from dermset.verification import requirements
+from dermset.verification.reviewer import queue as assigned
 from dermset.web.sessions import Viewer
 
 AREAS: dict[str, frozenset[str]] = {
@@ -57,12 +57,8 @@ def may_enter(role: str, area: str) -> bool:
 def may_see_image(session: Session, project: Project, viewer: Viewer, img: Image) -> bool:
     if viewer.role == "curator":
         return True
-    if viewer.role == "reviewer":
-        try:  # the core's door for a reviewer, in this request's transaction
-            review_item(session, project, viewer.name, img.image_id)
-        except VerificationError:
-            return False
-        return True
+    if viewer.role == "reviewer":  # the core's queue: assigned and still in the dataset
+        return img.image_id in assigned(session, project, viewer.name, include_done=True)
     if viewer.role == "clinician":
         uploaded = session.execute(
             select(WebUpload.image_id).where(
