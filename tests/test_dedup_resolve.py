@@ -162,6 +162,16 @@ def test_keep_policy():
         choose_kept([Member(3, 0.2, "sop_failed"), Member(2, 0.1, "sop_failed")], "best_quality")
         == 3
     )
+    # the SOP score saturates: a re-encoded JPEG copy loses to its less compressed original,
+    # a smaller copy to the larger image, and across formats the first ingested stays
+    jpeg, png = "image/jpeg", "image/png"
+    reencoded = Member(1, 0.909, "active", 1_080_000, 48_905, jpeg)
+    original = Member(2, 0.909, "active", 1_080_000, 152_745, jpeg)
+    assert choose_kept([reencoded, original], "best_quality") == 2
+    smaller = Member(3, 0.909, "active", 388_800, 300_000, jpeg)
+    assert choose_kept([smaller, original], "best_quality") == 2
+    png_resave = Member(4, 0.909, "active", 1_080_000, 1_071_898, png)
+    assert choose_kept([original, png_resave], "best_quality") == 2
     assert components([(1, 2), (2, 3), (7, 8)]) == [[1, 2, 3], [7, 8]]
     with pytest.raises(ValueError):
         choose_kept(members, "newest")

@@ -60,16 +60,24 @@ class Member:
     pk: int
     quality_score: float | None
     status: str
+    pixels: int | None = None
+    n_bytes: int | None = None
+    media_type: str | None = None
 
 
 def choose_kept(members: Iterable[Member], policy: str) -> int:
     """The image a group keeps.
 
-    ``best_quality``: the highest ``quality_score`` (unscored images rank last); ties go to the
-    first ingested. ``first_ingested``: the first ingested. Images that failed the SOP are kept
-    only when no member passed it.
+    ``best_quality``: the highest ``quality_score`` (unscored images rank last). The SOP score
+    saturates for good captures, so ties go to the image with more pixels; then, when the tied
+    images are all JPEGs, to the less compressed one (more stored bytes per pixel: a re-encoded
+    copy is usually smaller); then to the first ingested. ``first_ingested``: the first
+    ingested. Images that failed the SOP are kept only when no member passed it.
 
     >>> choose_kept([Member(1, 0.4, "active"), Member(2, 0.9, "duplicate")], "best_quality")
+    2
+    >>> choose_kept([Member(1, 0.9, "active", 10**6, 5 * 10**4, "image/jpeg"),
+    ...              Member(2, 0.9, "active", 10**6, 2 * 10**5, "image/jpeg")], "best_quality")
     2
     >>> choose_kept([Member(1, 0.4, "active"), Member(2, 0.9, "duplicate")], "first_ingested")
     1
@@ -82,9 +90,14 @@ def choose_kept(members: Iterable[Member], policy: str) -> int:
         return min(m.pk for m in eligible)
     if policy == "best_quality":
 
-        def rank(m: Member) -> tuple[float, int]:
+        def tier(m: Member) -> tuple[float, int]:
             q = m.quality_score
-            return (-(q if q is not None and not math.isnan(q) else -math.inf), m.pk)
+            score = q if q is not None and not math.isnan(q) else -math.inf
+            return (round(score, 3), m.pixels or 0)
 
-        return min(eligible, key=rank).pk
+        top = max(tier(m) for m in eligible)
+        tied = [m for m in eligible if tier(m) == top]
+        if len(tied) > 1 and all(m.media_type == "image/jpeg" and m.pixels for m in tied):
+            return min(tied, key=lambda m: (-round((m.n_bytes or 0) / m.pixels, 2), m.pk)).pk
+        return min(m.pk for m in tied)
     raise ValueError(f"unknown keep policy {policy!r}")

@@ -115,7 +115,7 @@ class HashIndex:
 
     >>> idx = HashIndex(np.array([0b1011, 1 << 40], dtype=np.uint64), owners=np.array([7, 8]))
     >>> m = idx.search(np.array([0b0011], dtype=np.uint64), np.array([9]), radius=2)
-    >>> list(m.hash), list(m.distance)
+    >>> m.hash.tolist(), m.distance.tolist()
     ([0], [1])
     """
 

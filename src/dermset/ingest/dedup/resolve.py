@@ -222,6 +222,25 @@ def _failed(img: Image) -> bool:
     return img.quality_verdict == "fail"
 
 
+def _member(img: Image) -> Member:
+    pixels = (img.width or 0) * (img.height or 0) or None
+    status = "sop_failed" if _failed(img) else img.status
+    return Member(img.id, img.quality_score, status, pixels, img.n_bytes, img.media_type)
+
+
+def _one_per_pixels(imgs: list[Image]) -> list[Image]:
+    """One image per set of identical pixels: the one the pipeline kept (identical images are
+    the same photograph, so the choice between them stands)."""
+    out: dict[str, Image] = {}
+    single = []
+    for img in sorted(imgs, key=lambda i: (i.status == "duplicate", i.id)):
+        if img.pixel_sha256 is None:
+            single.append(img)
+        else:
+            out.setdefault(img.pixel_sha256, img)
+    return single + list(out.values())
+
+
 def _regroup(
     s: Session, project: Project, actor: str, new: set[int], report: DuplicateReport
 ) -> None:
@@ -270,10 +289,7 @@ def _regroup(
         imgs = [rows[m] for m in members if rows[m].status in GROUPABLE]
         if len(imgs) < 2:
             continue
-        kept_pk = choose_kept(
-            [Member(i.id, i.quality_score, "sop_failed" if _failed(i) else i.status) for i in imgs],
-            policy,
-        )
+        kept_pk = choose_kept([_member(i) for i in _one_per_pixels(imgs)], policy)
         kept = rows[kept_pk]
         if kept.status == "duplicate":
             before = (
