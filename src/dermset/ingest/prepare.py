@@ -56,12 +56,21 @@ class Prepared:
         return self.problem is None
 
 
-def _fingerprinter():
+def _load_fingerprinter():
+    # imported here, at module load, so that the worker pool's preload pays for it once
+    # (importing it inside the first call cost each new worker ~1 s, measured)
     try:
         from dermset.ingest.dedup import fingerprint_image
     except ImportError:  # the duplicate search is optional for the pipeline
         return None
     return fingerprint_image
+
+
+_FINGERPRINT = _load_fingerprinter()
+
+
+def _fingerprinter():
+    return _FINGERPRINT
 
 
 def prepare(path: str) -> Prepared:
