@@ -12,7 +12,7 @@ its copies, and byte-identical files). The 6 HAM10000 same-lesion pairs are seco
 negatives. Every other pair is a negative.
 
 dermset: fingerprint (from the ≤512 px decode) → hash index (threshold 5) → pixel verification
-(≤1024 px) → groups; predicted pairs are the pairs inside a group. HAM images carry their real
+(≤512 px, as resolve_duplicates loads stored files) → groups; predicted pairs are the pairs inside a group. HAM images carry their real
 lesion ids, as a registry with their metadata would, and same-lesion candidates are second
 candidates are verified as resolve_duplicates verifies them (stricter rigidity, no copy across
 zoom levels); the figures
@@ -201,7 +201,7 @@ def run_dermset(items, small):
     t0 = time.perf_counter()
     pixel_ok, linked_ok, second = set(), set(), 0
     for c in cands:
-        a, b = items[c.a][1], items[c.b][1]
+        a, b = small[c.a], small[c.b]  # resolve_duplicates loads stored files at 512 px
         v = verify_pair(a, b, mirrored_first=c.mirrored)
         if v.duplicate:
             pixel_ok.add((c.a, c.b))

@@ -118,6 +118,8 @@ def test_copies_are_grouped_excluded_and_audited(any_project, batch, monkeypatch
         assert e["kind"] in ("exact", "near") and e["inliers"] >= 12
         assert set(e) >= {"a", "b", "kind", "hash_distance", "inliers", "score", "transform"}
     assert groups[rows["second.jpg"].image_id]["excluded"] == [rows["second_180.jpg"].image_id]
+    rescan = dermset("duplicates", "--rescan", "--actor", "curator", "--project", project.root)
+    assert rescan.code == 0 and "0 images newly excluded" in rescan.out, rescan.out + rescan.err
     text = dermset("duplicates", "--project", project.root)
     assert text.code == 0 and "copy: " in text.out and best.image_id in text.out
 

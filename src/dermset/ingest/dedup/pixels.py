@@ -13,8 +13,9 @@ from sqlalchemy.orm import Session
 from dermset.registry.project import Project
 from dermset.registry.tables import Acquisition, Image
 
-#: verification decodes stored files at about this size (JPEG DCT-domain reduction)
-LOAD_SIDE = 1024
+#: verification decodes stored files at this size (JPEG DCT-domain reduction); it compares at
+#: 512 px (verify.WORK_SIDE)
+LOAD_SIDE = 512
 
 _TRANSPOSE = {
     2: PILImage.Transpose.FLIP_LEFT_RIGHT,
