@@ -1,6 +1,6 @@
 """Duplicate detection quality on real dermoscopy images, against imagededup's PHash (same run).
 
-Images: the 352 real originals in shared/data (296 ISIC UDA-1, 56 HAM10000), the real derived
+Images: the 347 real originals in shared/data (296 ISIC UDA-1, 51 HAM10000), the real derived
 copies there (54 third-party 180×180 resizes, 1 ISIC thumbnail, 5 byte-identical copies and the
 2 byte-identical pairs inside UDA-1), and copies this script makes of a sample of originals:
 re-encoded (JPEG q 55-75), resized (35-60 %, aspect changed up to 15 %), cropped (80-90 % of
@@ -12,16 +12,16 @@ its copies, and byte-identical files). The 6 HAM10000 same-lesion pairs are seco
 negatives. Every other pair is a negative.
 
 dermset: fingerprint (from the ≤512 px decode) → hash index (threshold 5) → pixel verification
-(≤512 px, as resolve_duplicates loads stored files) → groups; predicted pairs are the pairs inside a group. HAM images carry their real
-lesion ids, as a registry with their metadata would, and same-lesion candidates are second
-candidates are verified as resolve_duplicates verifies them (stricter rigidity, no copy across
-zoom levels); the figures
-without lesion ids (pixels only) are reported too.
+(≤512 px, as resolve_duplicates loads stored files) → groups; predicted pairs are the pairs
+inside a group. HAM images carry their real lesion ids, as a registry with their metadata
+would, and candidates of one lesion are verified as resolve_duplicates verifies them (stricter
+rigidity, no copy across zoom levels); the figures without lesion ids (pixels only) are
+reported too.
 imagededup: PHash at its default threshold (10) over the same ≤512 px arrays; its pairs as
 returned, and also closed into groups.
 
 Run: .venv/bin/python benchmarks/bench_duplicates.py [--per-kind N] (default 60 originals per
-transformation kind; 0 = all 352).
+transformation kind; 0 = all 347).
 """
 
 from __future__ import annotations
