@@ -78,10 +78,11 @@ def _show(summary: IngestSummary, sop=None) -> None:
         t = Table(title="Failed SOP checks", show_edge=False)
         t.add_column("check")
         t.add_column("images", justify="right")
-        t.add_column("what it measures", style="dim", overflow="fold")
+        if sop is not None:
+            t.add_column("what it measures", style="dim", overflow="fold")
         for check, n in sorted(summary.sop_failures.items(), key=lambda kv: -kv[1]):
             spec = sop.checks.get(check) if sop is not None else None
-            t.add_row(check, str(n), spec.description if spec else "")
+            t.add_row(check, str(n), *([spec.description if spec else ""] if sop else []))
         console.print(t)
     console.print(f"[bold]{summary.study_line()}[/]")
     notes = []
