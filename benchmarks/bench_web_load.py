@@ -333,7 +333,9 @@ def run_backend(kind: str, url: str | None, cohort: Path, args, workers: int = 1
         with project.db.read() as s:
             in_registry = set(
                 s.execute(
-                    select(Image.image_id, Review.reviewer).join(Image, Image.id == Review.image_id)
+                    select(Image.image_id, Review.reviewer)
+                    .join(Image, Image.id == Review.image_id)
+                    .where(Review.reviewer.not_in(RACERS))  # the load's reviewers only
                 ).all()
             )
         saved = set(stats.saved)
