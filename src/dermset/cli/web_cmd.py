@@ -135,8 +135,9 @@ def serve(
     host: Annotated[str, typer.Option(help="Address to listen on")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on")] = 8000,
     workers: Annotated[
-        int, typer.Option(help="Server processes (each opens the project; use with PostgreSQL)")
-    ] = 1,
+        int | None,
+        typer.Option(help="Server processes (default: 1 on SQLite, 2 on PostgreSQL)"),
+    ] = None,
     project_dir: ProjectOpt = None,
 ) -> None:
     """Run the web app: capture, blinded review, histopathology, curation."""
@@ -145,6 +146,8 @@ def serve(
     from dermset.web.app import create_app
 
     proj = Project.open(project_dir)  # checks the project and brings its schema up to date
+    if workers is None:  # measured: benchmarks/bench_web_load.py (docs/web.md)
+        workers = 1 if proj.db.is_sqlite else 2
     with proj.db.read() as s:
         n_accounts = len(list_users(s))
     if not n_accounts:
