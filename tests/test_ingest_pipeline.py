@@ -101,16 +101,29 @@ def test_resaved_copies_are_exact_duplicates(project, tmp_path, shared_data):
     im = Image.open(UDA / "ISIC_0000002.jpg").convert("RGB")
     im.save(d / "c_png.png", compress_level=1)
     im.save(d / "d_png_resaved.png", compress_level=9)
+    # a JPEG exported losslessly as PNG: same pixels, another format (found both ways round)
+    Image.open(UDA / "ISIC_0000001.jpg").save(d / "e_jpeg_as_png.png")
+    Image.open(UDA / "ISIC_0000003.jpg").save(d / "0_png_first.png")
+    (d / "f_jpeg_after_png.jpg").write_bytes((UDA / "ISIC_0000003.jpg").read_bytes())
     summary = ingest_paths(project, [d], workers=1)
-    assert summary.records == 4 and summary.exact_duplicates == 2
+    assert summary.records == 7 and summary.exact_duplicates == 4
     with project.db.read() as s:
         by_hmac = {r.filename_hmac: r for r in s.execute(select(ImageRow)).scalars()}
         s.expunge_all()
-    names = ["a_original.jpg", "b_exported.jpg", "c_png.png", "d_png_resaved.png"]
+    names = [
+        "a_original.jpg",
+        "b_exported.jpg",
+        "c_png.png",
+        "d_png_resaved.png",
+        "e_jpeg_as_png.png",
+        "0_png_first.png",
+        "f_jpeg_after_png.jpg",
+    ]
     rows = [by_hmac[project.keys.filename(n)] for n in names]
-    assert [r.status == "duplicate" for r in rows] == [False, True, False, True]
+    assert [r.status == "duplicate" for r in rows] == [False, True, False, True, True, False, True]
     assert rows[1].duplicate_of == rows[0].id and rows[3].duplicate_of == rows[2].id
-    assert len(list(project.store.iter_keys())) == 2
+    assert rows[4].duplicate_of == rows[0].id and rows[6].duplicate_of == rows[5].id
+    assert len(list(project.store.iter_keys())) == 3
 
 
 def test_files_complete_metadata_only_records(project, batch):

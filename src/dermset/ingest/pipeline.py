@@ -29,6 +29,7 @@ from typing import Any
 
 from sqlalchemy import delete, insert, select, text, update
 
+from dermset.ingest.decode import open_stored, pixel_key
 from dermset.ingest.executors import make_executor
 from dermset.ingest.metadata import TableReport, translate_table
 from dermset.ingest.metadata_import import _quarantine_row
@@ -51,6 +52,8 @@ GROUP = 16
 #: images handed to the near-duplicate search at once
 DEDUP_CHUNK = 500
 LOCK_FILE = ".ingest.lock"
+#: pixel means (0-255) of a JPEG and its lossless re-save agree far closer than this
+TWIN_MEAN_TOLERANCE = 1.0
 
 ProgressFn = Callable[[int, int], None]
 
@@ -484,6 +487,55 @@ class _Run:
             found[img.pixel_sha256] = img
         return found
 
+    def _lossless_twin(self, s, prep: Prepared, fresh: list[Prepared]) -> str | None:
+        """The pixel key of an image with the same decoded pixels in another format, if any.
+
+        A JPEG's pixel key comes from its coded data (no full decode), a PNG's from its pixels,
+        so a JPEG saved losslessly as PNG needs this second look. Candidates have the same size
+        and pixel mean (indexed), and the other kind of file; each is confirmed by decoding the
+        JPEG in full and hashing its pixels, which happens only for such candidates.
+        """
+        if prep.pixel_mean is None or prep.width is None:
+            return None
+        is_jpeg = prep.media_type == "image/jpeg"
+        lo, hi = prep.pixel_mean - TWIN_MEAN_TOLERANCE, prep.pixel_mean + TWIN_MEAN_TOLERANCE
+        kind = Image.media_type != "image/jpeg" if is_jpeg else Image.media_type == "image/jpeg"
+        rows = s.execute(
+            select(Image.sha256, Image.pixel_sha256, Image.media_type, Acquisition.orientation)
+            .join(Acquisition, Acquisition.image_id == Image.id)
+            .where(
+                Image.width == prep.width,
+                Image.height == prep.height,
+                Image.pixel_mean.between(lo, hi),
+                Image.duplicate_of.is_(None),
+                Image.sha256.is_not(None),
+                kind,
+            )
+            .limit(5)
+        ).all()
+        candidates = [
+            (None, r.pixel_sha256, r.media_type, r.orientation, r.sha256) for r in rows
+        ] + [
+            (p.data, p.pixel_sha256, p.media_type, p.orientation, None)
+            for p in fresh
+            if (p.width, p.height) == (prep.width, prep.height)
+            and (p.media_type == "image/jpeg") != is_jpeg
+            and p.pixel_mean is not None
+            and lo <= p.pixel_mean <= hi
+        ]
+        if not candidates:
+            return None
+        mine = _decoded_key(prep.data, prep.orientation) if is_jpeg else prep.pixel_sha256
+        for data, key, media, orientation, sha in candidates:
+            if media != "image/jpeg":
+                theirs = key
+            else:
+                blob = data if data is not None else self.p.store.get(sha)
+                theirs = _decoded_key(blob, orientation or 1)
+            if theirs == mine:
+                return key
+        return None
+
     def _plan(self, s, good: list[Prepared]) -> list[_Plan]:
         known = set(
             s.execute(
@@ -494,6 +546,7 @@ class _Run:
             ).scalars()
         )
         plans: list[_Plan] = []
+        fresh: list[Prepared] = []  # this group's new pixels, for twins within the group
         for prep in good:
             row = self.rows.match(prep.name) if self.rows else None
             if row is not None and not row.ok:
@@ -547,6 +600,13 @@ class _Run:
                     plans.append(_Plan(prep, "adopt", row, adopt))
                     continue
             stores = prep.pixel_sha256 not in known
+            if stores:
+                twin = self._lossless_twin(s, prep, fresh)
+                if twin is not None:  # the same pixels in another format: an exact duplicate
+                    prep.pixel_sha256 = twin
+                    stores = False
+                else:
+                    fresh.append(prep)
             known.add(prep.pixel_sha256)
             plans.append(
                 _Plan(prep, "write", row, existing.id if existing else None, stores=stores)
@@ -590,6 +650,7 @@ class _Run:
                 "n_bytes": len(prep.data) if prep.data else None,
                 "quality_verdict": verdict,
                 "quality_score": score,
+                "pixel_mean": prep.pixel_mean,
             }
             if plan.row is None:
                 self.summary.without_metadata += 1
@@ -772,6 +833,13 @@ class _Run:
                 if verdict == "warn":
                     sm.quality_warnings += 1
         sm.near_duplicates = max(0, sm.duplicates_excluded - sm.exact_duplicates)
+
+
+def _decoded_key(data: bytes | None, orientation: int) -> str | None:
+    """Pixel key of a stored file decoded in full, as displayed (see decode.pixel_key)."""
+    if data is None:
+        return None
+    return pixel_key(open_stored(data, orientation))
 
 
 def _store_fingerprint(s, pk: int, fingerprint: Any) -> None:

@@ -42,6 +42,8 @@ class Prepared:
     width: int | None = None
     height: int | None = None
     orientation: int = 1  # still to apply to the stored pixels
+    #: mean of the decoded pixels (0-255), the same whichever format holds them
+    pixel_mean: float | None = None
     removed: list[str] = field(default_factory=list)
     device: str | None = None
     capture_day: int | None = None
@@ -102,6 +104,7 @@ def prepare(path: str) -> Prepared:
         del data
         lap("scrub")
         small = decoded.small()
+        out.pixel_mean = float(small.mean())
         out.measurements = measure(decoded, small)
         lap("measure")
         fingerprint = _fingerprinter()

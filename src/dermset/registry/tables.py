@@ -73,6 +73,7 @@ class Image(Base):
     """
 
     __tablename__ = "image"
+    __table_args__ = (Index("ix_image_size_mean", "width", "height", "pixel_mean"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     image_id: Mapped[str] = mapped_column(String(32), unique=True)
@@ -94,6 +95,8 @@ class Image(Base):
     quality_verdict: Mapped[str | None] = mapped_column(String(8))  # pass | warn | fail
     #: 0-1, higher is better; the duplicate keep policy ranks by it
     quality_score: Mapped[float | None] = mapped_column(Float)
+    #: mean of the decoded pixels (0-255): finds a JPEG's lossless re-save (PNG, TIFF) cheaply
+    pixel_mean: Mapped[float | None] = mapped_column(Float)
     # the current label
     diagnosis: Mapped[str | None] = mapped_column(String(16), index=True)
     diagnosis_isic: Mapped[str | None] = mapped_column(String(512))

@@ -19,6 +19,8 @@ def upgrade() -> None:
     with op.batch_alter_table("image") as batch_op:
         batch_op.add_column(sa.Column("quality_verdict", sa.String(length=8), nullable=True))
         batch_op.add_column(sa.Column("quality_score", sa.Float(), nullable=True))
+        batch_op.add_column(sa.Column("pixel_mean", sa.Float(), nullable=True))
+    op.create_index("ix_image_size_mean", "image", ["width", "height", "pixel_mean"])
     op.create_table(
         "quality_check",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -63,6 +65,8 @@ def downgrade() -> None:
     op.drop_table("ingest_file")
     op.drop_index("ix_quality_check_image_id", table_name="quality_check")
     op.drop_table("quality_check")
+    op.drop_index("ix_image_size_mean", table_name="image")
     with op.batch_alter_table("image") as batch_op:
+        batch_op.drop_column("pixel_mean")
         batch_op.drop_column("quality_score")
         batch_op.drop_column("quality_verdict")
