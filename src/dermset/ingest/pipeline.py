@@ -410,7 +410,8 @@ class _Run:
             for prep in group:
                 if not prep.ok:
                     assert prep.problem is not None
-                    self._quarantine(s, prep, *prep.problem)
+                    row = self.rows.match(prep.name) if self.rows else None  # its row is used
+                    self._quarantine(s, prep, *prep.problem, row=row.row if row else None)
         good = [p for p in group if p.ok]
         if not good:
             return
