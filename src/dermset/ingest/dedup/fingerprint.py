@@ -200,7 +200,7 @@ def _frame_window(gray: np.ndarray) -> np.ndarray:
 @cache
 def _detector() -> cv2.SIFT:
     return cv2.SIFT_create(
-        nfeatures=N_LOCAL, nOctaveLayers=3, contrastThreshold=0.02, edgeThreshold=10, sigma=1.6
+        nfeatures=N_LOCAL, nOctaveLayers=3, contrastThreshold=0.004, edgeThreshold=10, sigma=1.6
     )
 
 

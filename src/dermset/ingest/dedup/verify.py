@@ -74,7 +74,7 @@ class Verdict:
 
 @cache
 def _orb() -> cv2.ORB:
-    return cv2.ORB_create(nfeatures=1500, fastThreshold=10)
+    return cv2.ORB_create(nfeatures=3000, fastThreshold=5)
 
 
 @cache
