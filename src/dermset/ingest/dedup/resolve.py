@@ -199,7 +199,11 @@ def resolve_duplicates(
         verdicts[key] = ("near", v, c.distance)
 
     with project.db.session() as s:
+        # another run may have recorded some of these pairs while we verified
+        recorded = _known_pairs(s, {x for key in verdicts for x in key})
         for (a, b), (kind, v, dist) in verdicts.items():
+            if (a, b) in recorded:
+                continue
             s.add(
                 DuplicatePair(
                     image_a=a,
