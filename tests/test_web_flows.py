@@ -82,7 +82,8 @@ def test_capture_gives_per_photo_verdicts_and_records_stage_one(study, tmp_path)
         capture_fields(patient="MRN-7", lesion="L3"),
         files=[
             *(("photos", (p.name, p.read_bytes(), "image/jpeg")) for p in good),
-            ("photos", ("IMG_0099.JPG", too_small(good[0]), "image/jpeg")),
+            # another lesion's photograph, shrunk (a shrunk copy of good[0] would be a duplicate)
+            ("photos", ("IMG_0099.JPG", too_small(photographs(root)[4]), "image/jpeg")),
         ],
     )
     assert r.status_code == 200
