@@ -115,7 +115,7 @@ def prepare(path: str) -> Prepared:
         out.sha256 = scrubbed.sha256
         out.pixel_sha256 = scrubbed.pixel_sha256
         out.media_type = scrubbed.media_type
-        out.width, out.height = decoded.width, decoded.height
+        out.width, out.height = scrubbed.size or (decoded.width, decoded.height)
         out.orientation = scrubbed.orientation
         out.removed = scrubbed.removed
         out.device, out.capture_day = facts.device, facts.capture_day

@@ -4,7 +4,11 @@ A JPEG is never re-encoded: its segments are copied verbatim except the metadata
 XMP, IPTC, maker notes and embedded thumbnails in APPn, comments, data after the end marker), so
 the stored pixels are bit-identical to the capture. The ICC profile (APP2 ``ICC_PROFILE``) and
 Adobe's APP14 (it tells a decoder how to read the colour channels) stay. The EXIF orientation is
-not kept in the file; the pipeline records it in ``acquisition.orientation``.
+applied by a lossless transform (libjpeg-turbo's, which moves DCT coefficients without
+re-encoding them), so the stored file shows the lesion as the camera meant it without carrying an
+orientation tag. When the image's size is not a whole number of JPEG blocks, the partial blocks at
+the edge that would land at the top or left cannot move losslessly and are trimmed (at most 15
+pixels of the dermatoscope's dark rim); ``removed`` says so.
 
 A PNG keeps only its critical chunks and the colour chunks (iCCP, sRGB, gAMA, cHRM, sBIT, tRNS),
 again byte for byte. TIFF and HEIF containers carry metadata in structures that cannot be cut
@@ -70,6 +74,8 @@ class Scrubbed:
     removed: list[str] = field(default_factory=list)
     #: SHA-256 of ``data`` (its content key in the store)
     sha256: str = ""
+    #: (width, height) of the stored file when it differs from the decoded size (trimmed blocks)
+    size: tuple[int, int] | None = None
 
     def __post_init__(self) -> None:
         if not self.sha256:
@@ -79,7 +85,13 @@ class Scrubbed:
 def scrub(data: bytes, decoded: Decoded) -> Scrubbed:
     if decoded.format == "JPEG":
         out, key, removed, sha = _scrub_jpeg(data, decoded.orientation)
-        return Scrubbed(out, "image/jpeg", decoded.orientation, key, removed, sha)
+        if decoded.orientation != 1:
+            out, note = orient_jpeg(out, decoded.orientation)
+            out, key, _, sha = _scrub_jpeg(out, 1)  # drops the JFIF header libjpeg adds
+            size = _jpeg_size(out)
+            return Scrubbed(out, "image/jpeg", 1, key, [*removed, note], sha,
+                            None if size == (decoded.width, decoded.height) else size)
+        return Scrubbed(out, "image/jpeg", 1, key, removed, sha)
     if decoded.format == "PNG":
         out, removed = scrub_png(data)
         assert decoded.pixel_sha256 is not None
@@ -97,6 +109,42 @@ def scrub(data: bytes, decoded: Decoded) -> Scrubbed:
     return Scrubbed(
         buf.getvalue(), "image/png", 1, decoded.pixel_sha256, [f"{decoded.format} container"]
     )
+
+
+#: EXIF orientation -> the lossless transform that shows the image upright
+_ORIENT_OPS = {
+    2: "HFLIP", 3: "ROT180", 4: "VFLIP", 5: "TRANSPOSE", 6: "ROT90", 7: "TRANSVERSE", 8: "ROT270",
+}
+
+
+def orient_jpeg(data: bytes, orientation: int) -> tuple[bytes, str]:
+    """Apply an EXIF orientation to a JPEG losslessly; returns (JPEG, what was done).
+
+    libjpeg-turbo (through the ``turbojpeg`` bindings) does the transform: written ourselves it
+    would mean re-implementing Huffman decoding and coding of the coefficients.
+    """
+    import turbojpeg
+
+    op = getattr(turbojpeg.OP, _ORIENT_OPS[orientation])
+    try:
+        out = turbojpeg.transform(data, op=op, perfect=True)
+        note = f"EXIF orientation {orientation} (applied losslessly)"
+    except Exception:  # the size is not a whole number of blocks: trim the partial ones
+        try:
+            out = turbojpeg.transform(data, op=op, perfect=False, trim=True)
+        except Exception as exc:  # noqa: BLE001 - libjpeg-turbo's errors are plain RuntimeErrors
+            raise ScrubError(f"cannot apply the EXIF orientation losslessly ({exc})",
+                             "corrupt") from None
+        note = (f"EXIF orientation {orientation} (applied losslessly; partial edge blocks "
+                "trimmed)")
+    return out, note
+
+
+def _jpeg_size(data: bytes) -> tuple[int, int]:
+    import turbojpeg
+
+    header = turbojpeg.decompress_header(data)
+    return int(header["width"]), int(header["height"])
 
 
 def scrub_jpeg(data: bytes, orientation: int = 1) -> tuple[bytes, str, list[str]]:
