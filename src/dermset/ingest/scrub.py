@@ -132,7 +132,7 @@ def orient_jpeg(data: bytes, orientation: int) -> tuple[bytes, str]:
     except Exception:  # the size is not a whole number of blocks: trim the partial ones
         try:
             out = turbojpeg.transform(data, op=op, perfect=False, trim=True)
-        except Exception as exc:  # noqa: BLE001 - libjpeg-turbo's errors are plain RuntimeErrors
+        except Exception as exc:  # libjpeg-turbo raises plain RuntimeErrors
             raise ScrubError(f"cannot apply the EXIF orientation losslessly ({exc})",
                              "corrupt") from None
         note = (f"EXIF orientation {orientation} (applied losslessly; partial edge blocks "
