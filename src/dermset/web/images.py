@@ -19,6 +19,7 @@ from fastapi.responses import Response
 from PIL import Image as PILImage
 from sqlalchemy import select
 
+from dermset.ingest.decode import open_stored
 from dermset.registry.store import ContentStore, StoreError
 from dermset.registry.tables import Acquisition, Image
 from dermset.web.access import may_see_image
@@ -29,30 +30,20 @@ router = APIRouter()
 ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
 BROWSER_TYPES = {"image/jpeg", "image/png", "image/webp", "image/gif"}
 THUMB_SIDE = 480
-#: PIL's transposes for the EXIF orientations 2-8 (as ImageOps.exif_transpose applies them)
-_TRANSPOSE = {
-    2: PILImage.Transpose.FLIP_LEFT_RIGHT,
-    3: PILImage.Transpose.ROTATE_180,
-    4: PILImage.Transpose.FLIP_TOP_BOTTOM,
-    5: PILImage.Transpose.TRANSPOSE,
-    6: PILImage.Transpose.ROTATE_270,
-    7: PILImage.Transpose.TRANSVERSE,
-    8: PILImage.Transpose.ROTATE_90,
-}
 
 
 def _jpeg(data: bytes, orientation: int, side: int | None) -> bytes:
-    with PILImage.open(io.BytesIO(data)) as im:
-        if side is not None and im.format == "JPEG":
+    if side is not None and data[:2] == b"\xff\xd8" and orientation == 1:
+        with PILImage.open(io.BytesIO(data)) as im:
             im.draft("RGB", (side, side))  # DCT-domain downscale: a thumbnail decodes fast
-        im = im.convert("RGB")
-        if orientation in _TRANSPOSE:
-            im = im.transpose(_TRANSPOSE[orientation])
-        if side is not None:
-            im.thumbnail((side, side))
-        out = io.BytesIO()
-        im.save(out, "JPEG", quality=85 if side else 92)
-        return out.getvalue()
+            im = im.convert("RGB")
+    else:  # the ingest's own opener: HEIF containers, the recorded orientation
+        im = open_stored(data, orientation).convert("RGB")
+    if side is not None:
+        im.thumbnail((side, side))
+    out = io.BytesIO()
+    im.save(out, "JPEG", quality=85 if side else 92)
+    return out.getvalue()
 
 
 @lru_cache(maxsize=512)

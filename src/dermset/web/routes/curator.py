@@ -53,32 +53,47 @@ def _counts(s) -> dict[str, int]:
     }
 
 
-@router.get("/curator", response_model=None)
-def dashboard(
-    request: Request, done: str = "", viewer: Viewer = Depends(page("curator"))
+def _dashboard(
+    request: Request,
+    viewer: Viewer,
+    *,
+    done: str = "",
+    error: str = "",
+    chosen: list[str] | None = None,
+    status: int = 200,
 ) -> Response:
     project = state(request).project
     with project.db.read() as s:
-        status = verification_status(s, project.protocol)
+        progress = verification_status(s, project.protocol)
         counts = _counts(s)
         reviewers = users_with_role(s, "reviewer")
     stages = sorted(
-        status["by_verification_stage"].items(),
+        progress["by_verification_stage"].items(),
         key=lambda kv: STAGE_ORDER.index(kv[0]) if kv[0] in STAGE_ORDER else 99,
     )
     return render(
         request,
         "curator_dashboard.html",
         {
-            "status": status,
+            "status": progress,
             "stages": stages,
             "counts": counts,
             "reviewer_accounts": reviewers,
             "n_reviewers": project.protocol.review.reviewers,
             "done": done,
+            "error": error,
+            "chosen": chosen,
         },
+        status=status,
         viewer=viewer,
     )
+
+
+@router.get("/curator", response_model=None)
+def dashboard(
+    request: Request, done: str = "", viewer: Viewer = Depends(page("curator"))
+) -> Response:
+    return _dashboard(request, viewer, done=done)
 
 
 @router.post("/curator/assign", response_model=None)
@@ -89,25 +104,7 @@ def assign(request: Request, viewer: Viewer = Depends(action("curator"))) -> Res
         with project.db.session() as s:
             report = assign_reviewers(s, project, chosen, actor=viewer.name)
     except VerificationError as exc:
-        with project.db.read() as s:
-            status = verification_status(s, project.protocol)
-            counts = _counts(s)
-            reviewers = users_with_role(s, "reviewer")
-        return render(
-            request,
-            "curator_dashboard.html",
-            {
-                "status": status,
-                "stages": sorted(status["by_verification_stage"].items()),
-                "counts": counts,
-                "reviewer_accounts": reviewers,
-                "n_reviewers": project.protocol.review.reviewers,
-                "error": str(exc),
-                "chosen": chosen,
-            },
-            status=422,
-            viewer=viewer,
-        )
+        return _dashboard(request, viewer, error=str(exc), chosen=chosen, status=422)
     return RedirectResponse(f"/curator?done=assigned-{report.assigned}", status_code=303)
 
 
