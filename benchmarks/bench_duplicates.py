@@ -39,7 +39,7 @@ import numpy as np
 from PIL import Image, ImageEnhance
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import SHARED, save
+from _common import OUT, SHARED, save
 from dermset.ingest.dedup.candidates import build_index, find_candidates
 from dermset.ingest.dedup.fingerprint import fingerprint_image
 from dermset.ingest.dedup.groups import components
@@ -190,7 +190,7 @@ def per_kind_recall(pred, truth, items) -> dict:
     return out
 
 
-def run_dermset(items, small):
+def run_dermset(items, small, truth):
     t0 = time.perf_counter()
     fps = [(i, fingerprint_image(a)) for i, a in enumerate(small)]
     t_fp = time.perf_counter() - t0
@@ -200,12 +200,22 @@ def run_dermset(items, small):
     t_search = time.perf_counter() - t0
     t0 = time.perf_counter()
     pixel_ok, linked_ok, second = set(), set(), 0
+    misfits: dict[str, list[float]] = {"copy": [], "second_capture": [], "different": []}
     for c in cands:
         a, b = small[c.a], small[c.b]  # resolve_duplicates loads stored files at 512 px
         v = verify_pair(a, b, mirrored_first=c.mirrored)
         if v.duplicate:
             pixel_ok.add((c.a, c.b))
         la, lb = items[c.a][3], items[c.b][3]
+        label = (
+            "copy"
+            if (c.a, c.b) in truth
+            else "second_capture"
+            if la is not None and la == lb
+            else "different"
+        )
+        if v.misfit_px is not None:
+            misfits[label].append(v.misfit_px)
         if la is not None and la == lb:
             second += 1
             v = verify_pair(a, b, mirrored_first=c.mirrored, same_lesion=True)
@@ -219,7 +229,63 @@ def run_dermset(items, small):
         "verify_ms_per_candidate": round(1000 * t_verify / max(1, len(cands)), 1),
         "same_lesion_candidates_held_to_the_stricter_limit": second,
     }
-    return closed(linked_ok), closed(pixel_ok), cands, timing
+    return closed(linked_ok), closed(pixel_ok), cands, timing, misfits
+
+
+def misfit_summary(misfits: dict[str, list[float]]) -> dict:
+    """The rigidity misfit of verified candidates by truth: the calibration of MAX_MISFIT_PX."""
+    out = {}
+    for label, values in misfits.items():
+        v = np.array(values)
+        out[label] = (
+            {
+                "n": len(v),
+                **{f"p{q}": round(float(np.percentile(v, q)), 3) for q in (5, 50, 95)},
+                "min": round(float(v.min()), 3),
+                "max": round(float(v.max()), 3),
+            }
+            if len(v)
+            else {"n": 0}
+        )
+    return out
+
+
+def misfit_figure(misfits: dict[str, list[float]], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from dermset.ingest.dedup.verify import MAX_MISFIT_PX, MAX_MISFIT_SAME_LESION_PX
+
+    fig, ax = plt.subplots(figsize=(7, 3.6))
+    bins = np.logspace(np.log10(0.01), np.log10(10), 50)
+    for label, colour in (("copy", "tab:blue"), ("second_capture", "tab:red")):
+        v = np.clip(np.array(misfits[label]), 0.011, 9.9)
+        if len(v):
+            ax.hist(
+                v,
+                bins=bins,
+                alpha=0.6,
+                color=colour,
+                label=f"{label.replace('_', ' ')} (n={len(v)})",
+            )
+    ax.axvline(MAX_MISFIT_PX, color="k", ls="--", lw=1, label=f"limit {MAX_MISFIT_PX} px")
+    ax.axvline(
+        MAX_MISFIT_SAME_LESION_PX,
+        color="k",
+        ls=":",
+        lw=1,
+        label=f"same lesion {MAX_MISFIT_SAME_LESION_PX} px",
+    )
+    ax.set_xscale("log")
+    ax.set_xlabel("rigidity misfit: 90th percentile of patch shifts after one affine map (px)")
+    ax.set_ylabel("candidate pairs")
+    ax.set_title("Rigidity misfit of verified candidate pairs, by truth")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
 
 
 def run_imagededup(small):
@@ -248,7 +314,9 @@ def main() -> None:
     items = corpus(args.per_kind)
     small = [reduced(it[1]) for it in items]
     truth = truth_pairs(items)
-    ours, ours_pixels, cands, timing = run_dermset(items, small)
+    ours, ours_pixels, cands, timing, misfits = run_dermset(items, small, truth)
+    OUT.mkdir(parents=True, exist_ok=True)
+    misfit_figure(misfits, OUT / "duplicates_misfit.png")
     theirs, their_timing = run_imagededup(small)
     cand_pairs = {(c.a, c.b) for c in cands}
     result = {
@@ -266,6 +334,7 @@ def main() -> None:
             "per_kind_recall": per_kind_recall(ours_pixels, truth, items),
         },
         "dermset_candidates_recall": scores(closed(cand_pairs), truth)["recall"],
+        "rigidity_misfit_px_by_truth": misfit_summary(misfits),
         "imagededup_phash_default": {
             **scores(theirs, truth),
             "per_kind_recall": per_kind_recall(theirs, truth, items),
