@@ -16,7 +16,8 @@ import pandas as pd
 from dermset.ingest.mapping_files import load_mapping
 from dermset.ingest.metadata import TableReport, translate_table
 from dermset.ingest.table_reader import TableError, open_table
-from dermset.model.mappings import BUILTIN, ColumnPlan, MappingSpec
+from dermset.model.builtin_mappings import BUILTIN
+from dermset.model.mappings import ColumnPlan, MappingSpec
 from dermset.model.problems import Problem
 from dermset.model.taxonomy import Taxonomy
 

@@ -7,7 +7,8 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from dermset.model.mappings import BUILTIN, MappingSpec, builtin_names
+from dermset.model.builtin_mappings import BUILTIN
+from dermset.model.mappings import MappingSpec, builtin_names
 
 
 class MappingError(ValueError):
