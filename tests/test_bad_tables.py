@@ -4,9 +4,9 @@ a half-imported file."""
 from __future__ import annotations
 
 import pytest
-from cli_helpers import dermset
 from sqlalchemy import func, select
 
+from cli_helpers import dermset
 from dermset.ingest.mapping_files import load_mapping
 from dermset.ingest.metadata_import import import_table
 from dermset.registry import record_writer
@@ -57,7 +57,8 @@ def test_wrong_types_and_unknown_terms_name_row_column_value(tmp_path):
 
 
 def test_bom_and_latin1_files_are_read(tmp_path):
-    bom = write(tmp_path, "\ufeff" + GOOD + "ISIC_1,P1,L1,40,male,posterior torso,nevus\n", "bom.csv")
+    row = "ISIC_1,P1,L1,40,male,posterior torso,nevus\n"
+    bom = write(tmp_path, "\ufeff" + GOOD + row, "bom.csv")
     code, report = validate_json(bom)
     assert code == 0 and report["valid_rows"] == 1
     latin = write(tmp_path, (GOOD + "ISIC_1,Pé1,L1,40,male,head/neck,nevus\n").encode("latin-1"),

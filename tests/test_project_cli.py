@@ -5,7 +5,6 @@ from __future__ import annotations
 import stat
 
 from cli_helpers import dermset
-
 from dermset.registry.project import Project
 
 
