@@ -19,7 +19,7 @@ from PIL import Image, ImageFilter, ImageOps, UnidentifiedImageError
 
 from cli_helpers import dermset
 from dermset.ingest.metadata import validate_table
-from dermset.model.mappings import BUILTIN
+from dermset.model.builtin_mappings import BUILTIN
 from dermset.model.structures import StructureVocabulary
 from dermset.protocol import Protocol
 from dermset.synthetic import CohortManifest, generate_cohort, plan_cohort
