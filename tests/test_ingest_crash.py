@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import func, select
 
 from conftest import IMAGES
-from dermset.ingest import pipeline
+from dermset.ingest import recorder
 from dermset.ingest.pipeline import ingest_paths
 from dermset.registry.fsck import fsck
 from dermset.registry.ingest_ledger import IngestFile, IngestPending
@@ -93,19 +93,19 @@ def test_crash_between_store_write_and_record_leaves_no_orphan(project, files, m
     class Killed(BaseException):
         pass
 
-    real = pipeline._Run._write_batch
+    real = recorder.IngestRun._write_batch
 
     def dies(self, *args, **kwargs):
         raise Killed()
 
-    monkeypatch.setattr(pipeline._Run, "_write_batch", dies)
+    monkeypatch.setattr(recorder.IngestRun, "_write_batch", dies)
     with pytest.raises(Killed):
         ingest_paths(project, files[:5], workers=1)
     assert len(list(project.store.iter_keys())) > 0  # the file landed...
     assert _count(project, ImageRow) == 0  # ...its record did not
     assert _count(project, IngestPending) > 0
     assert not fsck(project).ok  # fsck sees the interrupted write
-    monkeypatch.setattr(pipeline._Run, "_write_batch", real)
+    monkeypatch.setattr(recorder.IngestRun, "_write_batch", real)
     summary = ingest_paths(project, files[:5], workers=1)  # resume settles it first
     assert summary.records == 5 and summary.already_ingested == 0
     assert fsck(project).ok

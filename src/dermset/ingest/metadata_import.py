@@ -32,7 +32,7 @@ def row_input(result: RowResult) -> ImageInput:
     )
 
 
-def _quarantine_row(
+def quarantine_row(
     s, result: RowResult, spec: MappingSpec, file_key: str, identifier_columns: set[str]
 ) -> int:
     added = 0
@@ -83,7 +83,7 @@ def import_table(
                     writer.write(batch)
                     batch.clear()
             else:
-                report.quarantined += _quarantine_row(s, result, spec, file_key, identifier_columns)
+                report.quarantined += quarantine_row(s, result, spec, file_key, identifier_columns)
         if batch:
             writer.write(batch)
         c = writer.counts

@@ -18,6 +18,7 @@ from typing import Any
 import cv2
 
 from dermset.ingest.decode import DecodeError, decode
+from dermset.ingest.dedup import fingerprint_image  # loaded with the module: workers preload it
 from dermset.ingest.exif_facts import read_facts
 from dermset.ingest.quality import Measurements, measure
 from dermset.ingest.scrub import scrub
@@ -58,23 +59,6 @@ class Prepared:
         return self.problem is None
 
 
-def _load_fingerprinter():
-    # imported here, at module load, so that the worker pool's preload pays for it once
-    # (importing it inside the first call cost each new worker ~1 s, measured)
-    try:
-        from dermset.ingest.dedup import fingerprint_image
-    except ImportError:  # the duplicate search is optional for the pipeline
-        return None
-    return fingerprint_image
-
-
-_FINGERPRINT = _load_fingerprinter()
-
-
-def _fingerprinter():
-    return _FINGERPRINT
-
-
 def prepare(path: str) -> Prepared:
     t0 = time.perf_counter()
     out = Prepared(path=path, name=os.path.basename(path))
@@ -107,10 +91,8 @@ def prepare(path: str) -> Prepared:
         out.pixel_mean = float(small.mean())
         out.measurements = measure(decoded, small)
         lap("measure")
-        fingerprint = _fingerprinter()
-        if fingerprint is not None:
-            out.fingerprint = fingerprint(small)
-            lap("fingerprint")
+        out.fingerprint = fingerprint_image(small)
+        lap("fingerprint")
         out.data = scrubbed.data
         out.sha256 = scrubbed.sha256
         out.pixel_sha256 = scrubbed.pixel_sha256

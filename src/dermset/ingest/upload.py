@@ -25,9 +25,10 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from dermset.ingest.pipeline import IMAGE_SUFFIXES, IngestError, IngestSummary, ingest_paths
+from dermset.ingest.pipeline import IngestError, IngestSummary, ingest_paths
 from dermset.ingest.quality import CheckResult
 from dermset.ingest.sop_advice import Advice, advice_for, stored_checks
+from dermset.ingest.sources import IMAGE_SUFFIXES
 from dermset.model.fields import FIELD_BY_NAME
 from dermset.model.mappings import ColumnPlan, MappingSpec, RowTranslator
 from dermset.model.problems import Problem
