@@ -16,8 +16,14 @@ from rich.console import Console
 
 from dermset.registry.project import Project
 
-console = Console(highlight=False, soft_wrap=True)
-err_console = Console(stderr=True, highlight=False, soft_wrap=True)
+
+def _width(stream) -> int | None:
+    """Full-width tables when the output goes to a file or a pipe (Rich assumes 80 columns)."""
+    return None if stream.isatty() else 200
+
+
+console = Console(highlight=False, soft_wrap=True, width=_width(sys.stdout))
+err_console = Console(stderr=True, highlight=False, soft_wrap=True, width=_width(sys.stderr))
 
 ProjectOpt = Annotated[
     Path | None,

@@ -83,7 +83,7 @@ def images(
     lesion: Annotated[str | None, typer.Option(help="Only this lesion pseudonym")] = None,
     limit: Annotated[int | None, typer.Option(help="At most this many rows")] = None,
 ) -> None:
-    """List images with their ids, label, verification stage and status."""
+    """List images: ids, label, verification stage, status, SOP verdict, duplicate of."""
     flt = ImageFilter(
         diagnosis=diagnosis,
         verification_stage=stage,
@@ -99,6 +99,7 @@ def images(
         "diagnosis",
         "verification_stage",
         "status",
+        "quality_verdict",
         "duplicate_of",
     )
     with project(project_dir) as proj, proj.db.read() as s:

@@ -39,6 +39,7 @@ ROW_COLUMNS = (
     "sha256",
     "width",
     "height",
+    "quality_verdict",
 )
 
 
@@ -69,6 +70,7 @@ def image_query() -> Select:
             Image.sha256,
             Image.width,
             Image.height,
+            Image.quality_verdict,
         )
         .select_from(Image)
         .outerjoin(Acquisition, Acquisition.image_id == Image.id)
