@@ -48,7 +48,9 @@ def make_engine(url: str, *, immediate: bool = True) -> Engine:
         return engine
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
-    return create_engine(url, pool_pre_ping=True)
+    # the web app serves requests from a thread pool (40 threads): enough connections that a
+    # burst of reviewers does not queue for one
+    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=30)
 
 
 def alembic_config(url: str) -> Config:
