@@ -22,7 +22,7 @@ from dermset.model.problems import Problem
 from dermset.model.record import ImageRecord, validation_problems
 from dermset.protocol import Protocol
 from dermset.registry.tables import Acquisition, Image, Lesion, Patient
-from dermset.report.dataset_stats import final_structures
+from dermset.verification.findings import final_structures
 
 #: metadata.csv, in the order of the release-folder contract (docs/dev/interfaces.md)
 METADATA_COLUMNS = (

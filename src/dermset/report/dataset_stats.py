@@ -33,14 +33,13 @@ from dermset.registry.tables import (
     Patient,
     Quarantine,
     Review,
-    StructureFinding,
 )
 from dermset.verification.agreement_report import agreement_report
+from dermset.verification.findings import final_structures
 from dermset.verification.gate import release_gate
 
 MISSING = "missing"
 #: structure sources in order of authority: the consensus of the reviewers beats the clinician
-STRUCTURE_SOURCES = ("consensus", "clinical", "import")
 QUALITY_BINS = 20
 
 
@@ -298,42 +297,6 @@ def verification(session: Session, df: pd.DataFrame, protocol: Protocol) -> dict
         ),
         "release_blockers": dict(sorted(blockers.items())),
     }
-
-
-def final_structures(session: Session) -> dict[int, tuple[str, list[str]]]:
-    """image pk -> (source, structures) of the most authoritative source that annotated it.
-
-    A consensus record counts even when it found no structure (the reviewers saw none).
-    """
-    found: dict[int, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
-    for pk, source, code in session.execute(
-        select(StructureFinding.image_id, StructureFinding.source, StructureFinding.structure)
-        .join(Image, Image.id == StructureFinding.image_id)
-        .where(
-            Image.status == "active",
-            StructureFinding.present.is_(True),
-            StructureFinding.source.in_(STRUCTURE_SOURCES),
-        )
-        .order_by(StructureFinding.image_id, StructureFinding.structure)
-        .execution_options(yield_per=10_000)
-    ):
-        found[pk][source].append(code)
-    closed = set(
-        session.execute(
-            select(Consensus.image_id).where(Consensus.status.in_(("consensus", "adjudicated")))
-        ).scalars()
-    )
-    out: dict[int, tuple[str, list[str]]] = {}
-    for pk in set(found) | closed:
-        by_source = found.get(pk, {})
-        if pk in closed:
-            out[pk] = ("consensus", sorted(set(by_source.get("consensus", []))))
-            continue
-        for source in STRUCTURE_SOURCES:
-            if by_source.get(source):
-                out[pk] = (source, sorted(set(by_source[source])))
-                break
-    return out
 
 
 def structures(session: Session, df: pd.DataFrame, protocol: Protocol) -> dict[str, Any]:

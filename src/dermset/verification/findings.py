@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Iterable
 
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from dermset.model.structures import StructureVocabulary, UnknownStructure
-from dermset.registry.tables import StructureFinding
+from dermset.registry.tables import Consensus, Image, StructureFinding
 from dermset.verification.errors import VerificationError
+
+#: sources of an image's final structures, most authoritative first
+STRUCTURE_SOURCES = ("consensus", "clinical", "import")
 
 
 def resolve(vocabulary: StructureVocabulary, terms: Iterable[str] | str | None) -> list[str]:
@@ -87,3 +91,39 @@ def put(
         )
         session.flush()
     return before, after
+
+
+def final_structures(session: Session) -> dict[int, tuple[str, list[str]]]:
+    """image pk -> (source, structures) of the most authoritative source that annotated it.
+
+    A consensus record counts even when it found no structure (the reviewers saw none).
+    """
+    found: dict[int, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
+    for pk, source, code in session.execute(
+        select(StructureFinding.image_id, StructureFinding.source, StructureFinding.structure)
+        .join(Image, Image.id == StructureFinding.image_id)
+        .where(
+            Image.status == "active",
+            StructureFinding.present.is_(True),
+            StructureFinding.source.in_(STRUCTURE_SOURCES),
+        )
+        .order_by(StructureFinding.image_id, StructureFinding.structure)
+        .execution_options(yield_per=10_000)
+    ):
+        found[pk][source].append(code)
+    closed = set(
+        session.execute(
+            select(Consensus.image_id).where(Consensus.status.in_(("consensus", "adjudicated")))
+        ).scalars()
+    )
+    out: dict[int, tuple[str, list[str]]] = {}
+    for pk in set(found) | closed:
+        by_source = found.get(pk, {})
+        if pk in closed:
+            out[pk] = ("consensus", sorted(set(by_source.get("consensus", []))))
+            continue
+        for source in STRUCTURE_SOURCES:
+            if by_source.get(source):
+                out[pk] = (source, sorted(set(by_source[source])))
+                break
+    return out
