@@ -70,8 +70,25 @@ def postgres_url(postgres_admin_url: str) -> Iterator[str]:
         conn.execute(f'CREATE DATABASE "{name}"')
     url = make_url(postgres_admin_url).set(database=name)
     yield url.render_as_string(hide_password=False)
-    with psycopg.connect(postgres_admin_url, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    drop_database(postgres_admin_url, name)
+
+
+def drop_database(admin_url: str, name: str) -> None:
+    """Drop a test database; an autovacuum worker on it (a superuser process that our role may
+    not terminate without pg_signal_backend) is waited out rather than failing the test."""
+    import time
+
+    import psycopg
+
+    for attempt in range(20):
+        try:
+            with psycopg.connect(admin_url, autocommit=True) as conn:
+                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            return
+        except psycopg.errors.InsufficientPrivilege:
+            if attempt == 19:
+                raise
+            time.sleep(0.5)
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

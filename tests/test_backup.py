@@ -8,7 +8,7 @@ import threading
 import pytest
 
 from cli_helpers import dermset
-from conftest import skip_or_fail
+from conftest import drop_database, skip_or_fail
 from dermset.ingest.mapping_files import load_mapping
 from dermset.ingest.metadata_import import import_table
 from dermset.registry.backup import BackupError, backup, restore
@@ -117,5 +117,4 @@ def test_postgresql_round_trip(tmp_path, postgres_url, postgres_admin_url):
         finally:
             restored.close()
     finally:
-        with psycopg.connect(postgres_admin_url, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{target_name}" WITH (FORCE)')
+        drop_database(postgres_admin_url, target_name)
